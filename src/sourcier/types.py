@@ -1,0 +1,156 @@
+"""The data that crosses module boundaries: documents, chunks, hits, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned document. Every offset in sourcier refers to ``text``.
+
+    Attributes:
+        doc_id: sha256 hex digest of ``text``.
+        source: where the document came from (a file path, as given or resolved).
+        title: first meaningful line or heading.
+        text: the cleaned, NFC-normalised text.
+        date_raw: the date as written in the text, if one was found.
+        date_iso: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` when the raw date could be parsed.
+        language: ISO 639-1 code ("fr", "en", ...) or "und".
+    """
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    date_raw: str | None = None
+    date_iso: str | None = None
+    language: str = "und"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, with exact character offsets into ``Document.text``.
+
+    ``document.text[chunk.start:chunk.end] == chunk.text`` always holds.
+    """
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score and rank (1-based)."""
+
+    rank: int
+    score: float
+    chunk: Chunk
+    title: str
+    source: str
+    date_iso: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "doc_id": self.chunk.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "date": self.date_iso,
+            "chunk_id": self.chunk.chunk_id,
+            "label": self.chunk.label,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "text": self.chunk.text,
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One quoted sentence backing an answer: ``document.text[start:end] == quote``."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    date_iso: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with the evidence it was built from.
+
+    ``answer`` holds the text with ``[n]`` markers that point into ``citations``.
+    When ``refused`` is true the documents did not support an answer, and
+    ``hits`` are only the closest passages, offered as possibly useful.
+    """
+
+    question: str
+    answer: str
+    refused: bool
+    language: str
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    retrieval_query: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "language": self.language,
+            "retrieval_query": self.retrieval_query,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build or update did."""
+
+    index_path: str
+    indexed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_unchanged: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.chunks_added or self.chunks_removed or self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["skipped"] = [asdict(s) for s in self.skipped]
+        return d
