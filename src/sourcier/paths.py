@@ -31,6 +31,13 @@ def bundled_corpus_dir() -> Path:
     raise FileNotFoundError("the bundled corpus is missing from this installation")
 
 
+def bundled_corpus_files() -> list[Path]:
+    """The bundled documents (the folder's README.md only describes them: left out)."""
+    return sorted(
+        p for p in bundled_corpus_dir().iterdir() if p.is_file() and p.name != "README.md"
+    )
+
+
 def _xdg(var: str, fallback: str) -> Path:
     value = os.environ.get(var)
     return Path(value) if value else Path.home() / fallback

@@ -38,6 +38,8 @@ class Settings:
         k: hits returned by search / considered by ask.
         max_answer_sentences: at most this many quoted sentences in an answer.
         refusal_threshold: answers whose evidence scores below this are refused.
+        dense_floor / dense_ceiling: the question-sentence cosines mapped to 0 and 1 in
+            the dense part of the evidence score (calibrated for multilingual-e5-small).
         max_question_chars: longer questions are rejected.
         max_file_mb: larger files are skipped at ingestion.
         batch_size: embedding batch size.
@@ -57,6 +59,8 @@ class Settings:
     k: int = 5
     max_answer_sentences: int = 3
     refusal_threshold: float = 0.35
+    dense_floor: float = 0.80
+    dense_ceiling: float = 0.90
     max_question_chars: int = 2000
     max_file_mb: float = 20.0
     batch_size: int = 32

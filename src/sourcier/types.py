@@ -109,6 +109,7 @@ class Answer:
     hits: tuple[Hit, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     retrieval_query: str = ""
+    support: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +118,7 @@ class Answer:
             "refused": self.refused,
             "language": self.language,
             "retrieval_query": self.retrieval_query,
+            "support": round(float(self.support), 4),
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},

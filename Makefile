@@ -1,0 +1,46 @@
+# Two commands matter:  `make demo`  (install, index the bundled corpus, answer)  and  `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+QUESTION ?= Qui préside le pôle SCS ?
+# torch is pinned to the CPU build that installs quickly here; any other torch pulls GBs of CUDA.
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo serve test test-fast browser-deps lint eval-full bench clean-index
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
+	$(BIN)/pip install --disable-pip-version-check -q $(TORCH) -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/sourcier ask "$(QUESTION)"
+
+serve: install
+	$(BIN)/sourcier serve
+
+# Headless Chromium for the browser tests (Debian package; Playwright's own download is not used).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "warning: /usr/bin/chromium missing; browser tests will be skipped"; fi; \
+	fi
+
+test: install browser-deps
+	$(BIN)/ruff check src tests app benchmarks
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: install
+	$(BIN)/ruff check src tests app benchmarks
+	$(BIN)/mypy
+
+clean-index:
+	rm -rf index/default

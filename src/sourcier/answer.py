@@ -1,0 +1,356 @@
+"""Extractive answers: pick the sentences that answer, cite their exact spans, or refuse.
+
+No language model is involved: every word of an answer outside the short framing
+("Selon les documents :") is a verbatim quote whose span is checked against the
+document text before it is returned.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InputError
+from .lexical import BM25Index, analyze
+from .types import Citation, Document, Hit
+
+if TYPE_CHECKING:
+    from .store import Snapshot
+
+_FRAMING = {
+    "fr": {
+        "lead": "Selon les documents :",
+        "refusal": "Les documents ne contiennent pas cette information.",
+        "maybe": "Passages peut-être utiles :",
+    },
+    "en": {
+        "lead": "According to the documents:",
+        "refusal": "The documents do not contain this information.",
+        "maybe": "Possibly useful passages:",
+    },
+}
+
+# Words that make a short question lean on the previous turn ("Et qui le préside ?").
+_ANAPHORA = frozenset(
+    {
+        *[
+            "le",
+            "la",
+            "les",
+            "lui",
+            "leur",
+            "leurs",
+            "il",
+            "elle",
+            "ils",
+            "elles",
+            "celui",
+            "celle",
+            "ceux",
+            "celles",
+            "cela",
+        ],
+        *["ça", "ce", "cet", "cette", "ces", "son", "sa", "ses", "y", "en"],
+        *[
+            "it",
+            "its",
+            "they",
+            "them",
+            "their",
+            "he",
+            "she",
+            "him",
+            "her",
+            "his",
+            "this",
+            "that",
+            "these",
+            "those",
+            "there",
+        ],
+    }
+)
+_FOLLOW_UP_START = re.compile(r"^\s*(et|mais|and|but|what about|et pour|et en|et le|et la)\b", re.I)
+
+_WHO = re.compile(r"^\s*(et\s+)?(qui|who|whom|whose|par qui)\b|\b(qui|who)\s*\??\s*$", re.I)
+_HOW_MANY = re.compile(
+    r"\b(combien|how many|how much|quel(le)?s? (est le |sont les )?(nombre|montant|chiffre|budget|"
+    r"part|taux|pourcentage)|what (number|amount|share|percentage))\b",
+    re.I,
+)
+_WHEN = re.compile(
+    r"\b(quand|when|what year|what date|quelle date|quelle année|en quelle année|à quelle date|"
+    r"depuis quand|what day)\b",
+    re.I,
+)
+_WHERE = re.compile(r"\b(où|where|dans quel(le)? (ville|pays|région|lieu))\b", re.I)
+_DIGIT = re.compile(r"\d")
+_MONTHS = re.compile(
+    r"\b(janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
+    r"novembre|décembre|decembre|january|february|march|april|may|june|july|august|september|"
+    r"october|november|december)\b|\b(1[89]|20)\d\d\b",
+    re.I,
+)
+_NAME = re.compile(r"\b[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:[ -][A-ZÀ-Ý][A-Za-zÀ-ÿ'’-]+)+|\b[A-ZÀ-Ý]{3,}\b")
+_PLACE = re.compile(r"\b(à|au|en|in|at)\s+[A-ZÀ-Ý]")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation."""
+
+    role: str  # "user" or "assistant"
+    content: str
+
+
+def normalise_history(history: Sequence[Any] | None) -> list[Turn]:
+    """Accept the usual shapes of chat history and return turns.
+
+    Accepted: ``[{"role": "user", "content": "..."}, ...]`` (OpenAI / Gradio messages),
+    ``[("question", "answer"), ...]`` pairs, ``Turn`` objects, or plain strings (taken as
+    earlier user questions).
+    """
+    turns: list[Turn] = []
+    for item in history or ():
+        if isinstance(item, Turn):
+            turns.append(item)
+        elif isinstance(item, str):
+            turns.append(Turn("user", item))
+        elif isinstance(item, Mapping):
+            content = item.get("content")
+            if isinstance(content, list):  # Gradio multimodal content parts
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+            if not isinstance(content, str):
+                continue
+            turns.append(Turn(str(item.get("role", "user")), content))
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            user, bot = item
+            if isinstance(user, str):
+                turns.append(Turn("user", user))
+            if isinstance(bot, str):
+                turns.append(Turn("assistant", bot))
+        else:
+            raise InputError(
+                f"history items must be messages or (question, answer) pairs: {item!r}"
+            )
+    return turns
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question only makes sense with the previous turn."""
+    words = re.findall(r"[\w'’]+", question.lower())
+    content = analyze(question)
+    if _FOLLOW_UP_START.match(question):
+        return True
+    if len(content) <= 1:
+        return True
+    return len(content) <= 3 and any(w in _ANAPHORA for w in words)
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """The query actually searched: a follow-up is expanded with the last user question.
+
+    "Et qui le préside ?" after "Qu'est-ce que le pôle SCS ?" searches for
+    "Qu'est-ce que le pôle SCS ? Et qui le préside ?".
+    """
+    previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+    if previous and is_follow_up(question):
+        return f"{previous[-1].strip()} {question.strip()}"
+    return question.strip()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved chunk, scored as an answer to the question."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float
+    coverage: float
+    dense: float
+
+
+def _weights(terms: Sequence[str], bm25: BM25Index) -> dict[str, float]:
+    """idf per query term; a term no passage contains weighs most (df = 0)."""
+    unseen = math.log(1.0 + (len(bm25) + 0.5) / 0.5)
+    return {t: (bm25.idf(t) or unseen) for t in dict.fromkeys(terms)}
+
+
+def coverage(weights: Mapping[str, float], text_terms: set[str]) -> float:
+    """The idf-weighted share of query terms present in a text (0..1)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in text_terms) / total
+
+
+def _type_bonus(question: str, sentence: str) -> float:
+    if _HOW_MANY.search(question):
+        return 1.0 if _DIGIT.search(sentence) else 0.0
+    if _WHEN.search(question):
+        return 1.0 if _MONTHS.search(sentence) else 0.0
+    if _WHO.search(question):
+        return 1.0 if _NAME.search(sentence) else 0.0
+    if _WHERE.search(question):
+        return 1.0 if _PLACE.search(sentence) else 0.0
+    return 0.5
+
+
+def candidates(
+    question: str,
+    query: str,
+    hits: Sequence[Hit],
+    snapshot: Snapshot,
+    query_vector: np.ndarray,
+) -> list[Candidate]:
+    """Score every sentence of the hits as an answer; best first.
+
+    The score mixes the dense similarity of the sentence to the question (its stored
+    sentence vector, min-max normalised over the candidates), the idf-weighted share
+    of question terms in the sentence (terms of the current question count twice
+    those carried over from history), the rank of its chunk, and whether the sentence
+    has the kind of thing the question asks for (a number for "combien", a name for
+    "qui", a date for "quand").
+    """
+    bm25 = snapshot.bm25
+    own = _weights(analyze(question), bm25)
+    carried = {t: 0.5 * w for t, w in _weights(analyze(query), bm25).items() if t not in own}
+    weights = {**carried, **own}
+    seen: set[tuple[str, int, int]] = set()
+    raw: list[tuple[Hit, int, int, str, float, float, float, float]] = []
+    top = max((h.score for h in hits), default=1.0) or 1.0
+    qvec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    for hit in hits:
+        doc = snapshot.documents[hit.chunk.doc_id]
+        title_terms = set(analyze(doc.title))
+        prior = max(hit.score, 0.0) / top
+        for start, end, row in snapshot.sentences.get(hit.chunk.chunk_id, ()):
+            key = (doc.doc_id, start, end)
+            if key in seen:
+                continue
+            seen.add(key)
+            text = doc.text[start:end]
+            terms = set(analyze(text))
+            if len(terms) < 2:
+                continue
+            dense = float(snapshot.sentence_vectors[row] @ qvec)
+            cov = coverage(weights, terms)
+            cov_ctx = coverage(weights, terms | title_terms)
+            raw.append((hit, start, end, text, dense, cov, cov_ctx, prior))
+    if not raw:
+        return []
+    lo = min(r[4] for r in raw)
+    hi = max(r[4] for r in raw)
+    out = []
+    for hit, start, end, text, dense, cov, cov_ctx, prior in raw:
+        dense_norm = (dense - lo) / (hi - lo) if hi - lo > 1e-9 else 1.0
+        score = (
+            0.35 * dense_norm
+            + 0.3 * cov
+            + 0.1 * cov_ctx
+            + 0.1 * prior
+            + 0.15 * _type_bonus(question, text)
+            - (0.1 if len(text) > 600 else 0.0)
+        )
+        out.append(Candidate(hit, start, end, text, score, cov, dense))
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    ta, tb = set(analyze(a)), set(analyze(b))
+    if not ta or not tb:
+        return a.strip() == b.strip()
+    return len(ta & tb) / len(ta | tb) >= 0.7
+
+
+def select(cands: Sequence[Candidate], *, max_sentences: int) -> list[Candidate]:
+    """The best sentence, plus close runners-up that add something new."""
+    if not cands:
+        return []
+    best = cands[0]
+    chosen = [best]
+    for c in cands[1:]:
+        if len(chosen) >= max_sentences:
+            break
+        if c.score < 0.8 * best.score:
+            continue
+        if any(_near_duplicate(c.text, x.text) for x in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def support(
+    question_terms: Sequence[str],
+    hits: Sequence[Hit],
+    bm25: BM25Index,
+    *,
+    best_sentence_similarity: float,
+    dense_floor: float,
+    dense_ceiling: float,
+) -> float:
+    """How well the evidence supports an answer (0..1): the refusal signal.
+
+    The larger of two signals:
+    - lexical: the idf-weighted share of the question's terms found in the title and
+      text of one of the top three hits (a term found nowhere in the index weighs most);
+    - dense: the best question-sentence cosine mapped linearly from
+      [dense_floor, dense_ceiling] to [0, 1]; it carries paraphrases and questions in
+      English about French documents, where words are not shared.
+    """
+    weights = _weights(question_terms, bm25)
+    lexical = 0.0
+    for hit in hits[:3]:
+        terms = set(analyze(f"{hit.title}\n{hit.chunk.text}"))
+        lexical = max(lexical, coverage(weights, terms))
+    span = max(dense_ceiling - dense_floor, 1e-6)
+    dense = min(max((best_sentence_similarity - dense_floor) / span, 0.0), 1.0)
+    return max(lexical, dense)
+
+
+def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[Citation, ...]]:
+    """Answer text with ``[n]`` markers and the matching citations."""
+    words = _FRAMING.get(language, _FRAMING["fr"])
+    citations = []
+    parts = []
+    for n, c in enumerate(chosen, start=1):
+        citations.append(
+            Citation(
+                n=n,
+                doc_id=c.hit.chunk.doc_id,
+                title=c.hit.title,
+                source=c.hit.source,
+                chunk_id=c.hit.chunk.chunk_id,
+                quote=c.text,
+                start=c.start,
+                end=c.end,
+                date_iso=c.hit.date_iso,
+            )
+        )
+        parts.append(f"{c.text} [{n}]")
+    return f"{words['lead']} " + " ".join(parts), tuple(citations)
+
+
+def refusal_text(hits: Sequence[Hit], *, language: str) -> str:
+    """The refusal, in the question's language, pointing at the closest passages."""
+    words = _FRAMING.get(language, _FRAMING["fr"])
+    if not hits:
+        return words["refusal"]
+    listed = "; ".join(f"{h.title} ({h.chunk.label})" for h in hits[:3])
+    return f"{words['refusal']} {words['maybe']} {listed}."
+
+
+def verify(citations: Sequence[Citation], documents: Mapping[str, Document]) -> None:
+    """Assert that every quote is exactly its span of the document text."""
+    for c in citations:
+        text = documents[c.doc_id].text
+        if text[c.start : c.end] != c.quote:
+            raise AssertionError(f"citation [{c.n}] does not match its span in {c.source}")

