@@ -183,41 +183,90 @@ def _big_corpus(folder: Path, n: int, tag: str) -> None:
         (folder / f"doc-{i:04d}.txt").write_text((sentence.format(i=i, tag=tag) * 30) + "\n")
 
 
-@pytest.mark.parametrize("delay", [0.4, 0.9, 1.5, 2.2, 3.0])
-def test_killing_a_build_midway_leaves_the_previous_index_intact(
-    tmp_path: Path, delay: float
-) -> None:
-    corpus = tmp_path / "corpus"
-    index = tmp_path / "index"
-    _big_corpus(corpus, 40, "A")
-    build_index(corpus, index=index, settings=HASHING, show_progress=False)
-    before = load_index(index)
-    n_docs, n_chunks = len(before.documents()), len(before)
-
-    for f in corpus.iterdir():  # change every file so the next build rewrites everything
-        f.unlink()
-    _big_corpus(corpus, 400, "B")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _BUILDER, str(corpus), str(index)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-
-    # whatever moment the kill hit, a complete generation is loadable: the old or the new one
+def _assert_old_or_new(index: Path, old: tuple[int, int], new_docs: int) -> None:
     idx = load_index(index)
     _all_spans_exact(idx)
-    assert (len(idx.documents()), len(idx)) in {(n_docs, n_chunks), (400, len(idx))}
+    assert (len(idx.documents()), len(idx)) == old or len(idx.documents()) == new_docs
     assert idx.snapshot.dense.ntotal == len(idx) == len(idx.snapshot.bm25)
-    if len(idx.documents()) == n_docs:
-        assert search("région A", index=idx, k=1, mode="bm25")
-    # and the next build finishes the job, cleaning what the killed one left behind
-    report = build_index(corpus, index=index, show_progress=False)
-    assert len(load_index(index).documents()) == 400
+    assert len(idx.snapshot.sentence_vectors) == sum(
+        len(v) for v in idx.snapshot.sentences.values()
+    )
+
+
+def _prepare(tmp_path: Path, n_new: int) -> tuple[Path, Path, tuple[int, int]]:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _big_corpus(corpus, 20, "A")
+    build_index(corpus, index=index, settings=HASHING, show_progress=False)
+    before = load_index(index)
+    for f in corpus.iterdir():  # change every file so the next build rewrites everything
+        f.unlink()
+    _big_corpus(corpus, n_new, "B")
+    return corpus, index, (len(before.documents()), len(before))
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import os, sys
+    from sourcier import HASHING_MODEL, Settings, build_index, store
+    point = sys.argv[3]
+    def die(*args, **kwargs):
+        os._exit(137)
+    if point == "before-rename":
+        store.os.rename = die
+    elif point == "before-current":
+        store._write_atomic = die
+    elif point == "before-prune":
+        store._prune_generations = die
+    elif point == "during-cache":
+        store.EmbeddingCache.put_many = die
+    build_index(sys.argv[1], index=sys.argv[2], settings=Settings(model=HASHING_MODEL),
+                show_progress=False)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "point", ["during-cache", "before-rename", "before-current", "before-prune"]
+)
+def test_a_build_dying_at_any_step_leaves_a_loadable_index(tmp_path: Path, point: str) -> None:
+    corpus, index, old = _prepare(tmp_path, 30)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASHER, str(corpus), str(index), point],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 137, proc.stderr.decode()[-500:]
+    _assert_old_or_new(index, old, 30)
+    if point != "before-prune":  # the switch never happened: readers still see the old one
+        assert len(load_index(index).documents()) == old[0]
+    build_index(corpus, index=index, show_progress=False)
+    assert len(load_index(index).documents()) == 30
     assert not [p for p in index.iterdir() if ".tmp-" in p.name]
-    assert report.embedded <= 400 * 10
+
+
+def test_killing_a_real_build_at_random_moments(tmp_path: Path) -> None:
+    corpus, index, old = _prepare(tmp_path, 150)
+    start = time.perf_counter()  # time one whole build, in a throwaway copy of the index
+    shadow = tmp_path / "shadow"
+    subprocess.run(
+        [sys.executable, "-c", _BUILDER, str(corpus), str(shadow)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    duration = time.perf_counter() - start
+    for fraction in (0.3, 0.6, 0.85, 0.95, 0.99):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BUILDER, str(corpus), str(index)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(duration * fraction)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        _assert_old_or_new(index, old, 150)
+    build_index(corpus, index=index, show_progress=False)
+    assert len(load_index(index).documents()) == 150
 
 
 def test_concurrent_writers_are_serialised(tmp_path: Path, corpus_dir: Path) -> None:
