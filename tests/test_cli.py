@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ SOURCIER = shutil.which("sourcier", path=str(Path(sys.executable).parent)) or "s
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # run from a neutral folder: an installed `sourcier` must work from any directory
     return subprocess.run(
         [SOURCIER, *args],
+        cwd=tempfile.gettempdir(),
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,8 @@ _WHEN = re.compile(
     re.I,
 )
 _WHERE = re.compile(r"\b(où|where|dans quel(le)? (ville|pays|région|lieu))\b", re.I)
-_DIGIT = re.compile(r"\d")
+# a quantity, not an ordinal ("71", "6 800", "3,2"; not "7ème" or "2nd")
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[ \u202f.,]\d+)*(?!\w)")
 _MONTHS = re.compile(
     r"\b(janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
     r"novembre|décembre|decembre|january|february|march|april|may|june|july|august|september|"
@@ -175,6 +176,7 @@ class Candidate:
     score: float
     coverage: float
     dense: float
+    matched: frozenset[str] = frozenset()  # question terms found in the sentence
 
 
 def _weights(terms: Sequence[str], bm25: BM25Index) -> dict[str, float]:
@@ -191,9 +193,20 @@ def coverage(weights: Mapping[str, float], text_terms: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in text_terms) / total
 
 
-def _type_bonus(question: str, sentence: str) -> float:
+def _counts_asked_thing(sentence: str, terms: Collection[str]) -> float:
+    """1 if a number counts something the question names ("71 pôles"), 0.4 for any number."""
+    best = 0.0
+    for m in _NUMBER.finditer(sentence):
+        following = sentence[m.end() : m.end() + 40].split()[:3]
+        if terms and set(analyze(" ".join(following))) & set(terms):
+            return 1.0
+        best = 0.4
+    return best
+
+
+def _type_bonus(question: str, sentence: str, terms: Collection[str] = ()) -> float:
     if _HOW_MANY.search(question):
-        return 1.0 if _DIGIT.search(sentence) else 0.0
+        return _counts_asked_thing(sentence, terms)
     if _WHEN.search(question):
         return 1.0 if _MONTHS.search(sentence) else 0.0
     if _WHO.search(question):
@@ -224,7 +237,7 @@ def candidates(
     carried = {t: 0.5 * w for t, w in _weights(analyze(query), bm25).items() if t not in own}
     weights = {**carried, **own}
     seen: set[tuple[str, int, int]] = set()
-    raw: list[tuple[Hit, int, int, str, float, float, float, float]] = []
+    raw: list[tuple[Hit, int, int, str, float, float, float, float, set[str]]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     qvec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     for hit in hits:
@@ -243,23 +256,23 @@ def candidates(
             dense = float(snapshot.sentence_vectors[row] @ qvec)
             cov = coverage(weights, terms)
             cov_ctx = coverage(weights, terms | title_terms)
-            raw.append((hit, start, end, text, dense, cov, cov_ctx, prior))
+            raw.append((hit, start, end, text, dense, cov, cov_ctx, prior, terms & weights.keys()))
     if not raw:
         return []
     lo = min(r[4] for r in raw)
     hi = max(r[4] for r in raw)
     out = []
-    for hit, start, end, text, dense, cov, cov_ctx, prior in raw:
+    for hit, start, end, text, dense, cov, cov_ctx, prior, matched in raw:
         dense_norm = (dense - lo) / (hi - lo) if hi - lo > 1e-9 else 1.0
         score = (
             0.35 * dense_norm
             + 0.3 * cov
             + 0.1 * cov_ctx
             + 0.1 * prior
-            + 0.15 * _type_bonus(question, text)
+            + 0.15 * _type_bonus(question, text, own.keys())
             - (0.1 if len(text) > 600 else 0.0)
         )
-        out.append(Candidate(hit, start, end, text, score, cov, dense))
+        out.append(Candidate(hit, start, end, text, score, cov, dense, frozenset(matched)))
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
 
@@ -272,19 +285,28 @@ def _near_duplicate(a: str, b: str) -> bool:
 
 
 def select(cands: Sequence[Candidate], *, max_sentences: int) -> list[Candidate]:
-    """The best sentence, plus close runners-up that add something new."""
+    """The best sentence, plus close runners-up that add something new.
+
+    A runner-up is quoted only if it scores within 15% of the best, is not a
+    near-duplicate of a quoted sentence, and either matches a question term that no
+    quoted sentence matches yet or is closer in meaning to the question than the best.
+    """
     if not cands:
         return []
     best = cands[0]
     chosen = [best]
+    covered = set(best.matched)
     for c in cands[1:]:
         if len(chosen) >= max_sentences:
             break
-        if c.score < 0.8 * best.score:
+        if c.score < 0.85 * best.score:
+            continue
+        if not (c.matched - covered) and c.dense <= best.dense:
             continue
         if any(_near_duplicate(c.text, x.text) for x in chosen):
             continue
         chosen.append(c)
+        covered |= c.matched
     return chosen
 
 

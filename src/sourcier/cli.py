@@ -83,7 +83,9 @@ def _ensure_index(index_path: Path | None) -> Path:
 
 
 def _print_report(report: Any, *, err: bool = False) -> None:
-    echo = lambda *a, **k: click.echo(*a, err=err, **k)  # noqa: E731
+    def echo(line: str) -> None:
+        click.echo(line, err=err)
+
     echo(
         f"Indexed {len(report.indexed)} file(s), {len(report.unchanged)} unchanged, "
         f"{len(report.removed)} removed, {len(report.skipped)} skipped "
@@ -209,8 +211,9 @@ def ask_cmd(
     click.secho("Sources" if answer.language == "en" else "Sources", bold=True)
     for c in answer.citations:
         date = f", {c.date_iso}" if c.date_iso else ""
-        click.echo(f"[{c.n}] {c.title}{date}: {Path(c.source).name}, chars {c.start}-{c.end}")
-        click.echo(_wrap(f"« {c.quote} »", indent="    "))
+        title = _excerpt(c.title, 80)
+        click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, chars {c.start}-{c.end}")
+        click.echo(_wrap(c.quote, indent="    > "))
 
 
 @main.command("search")

@@ -183,7 +183,8 @@ def _dense_search(
 
     params = None
     if allowed_ids is not None:
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_ids))
+        selector = faiss.IDSelectorBatch(allowed_ids)
+        params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
     scores, ids = dense.search(np.ascontiguousarray(qvec, dtype=np.float32), n, params=params)
     return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
