@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .errors import SourcierError
+from .ui import serve_cmd
 
 INDEX_OPTION = click.option(
     "--index",
@@ -286,6 +287,9 @@ def remove_cmd(doc_id: str, index_path: Path | None) -> None:
         )
     report = idx.remove(matches[0].doc_id)
     click.echo(f"Removed {matches[0].title} ({report.chunks_removed} chunks).")
+
+
+main.add_command(serve_cmd)
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -67,8 +66,8 @@ class Index:
         self._snapshot = snapshot
         self.settings = settings
         self._cache_dir = cache_dir
-        self._embedder: Embedder | None = None
-        self._write_lock = threading.Lock()
+        # shared with the views made by configure(), so the model loads once for all
+        self._model_slot: list[Embedder] = []
 
     # ----- opening -------------------------------------------------------------
 
@@ -100,7 +99,7 @@ class Index:
         if changed.index_fields() != self.settings.index_fields():
             raise IndexMismatchError("configure() changes query settings only; rebuild instead")
         view = Index(self.path, self._snapshot, changed, cache_dir=self._cache_dir)
-        view._embedder = self._embedder
+        view._model_slot = self._model_slot
         return view
 
     # ----- reading -------------------------------------------------------------
@@ -116,9 +115,9 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         """The embedding model, loaded on first use."""
-        if self._embedder is None:
-            self._embedder = make_embedder(self.settings, cache_dir=self._cache_dir)
-        return self._embedder
+        if not self._model_slot:
+            self._model_slot.append(make_embedder(self.settings, cache_dir=self._cache_dir))
+        return self._model_slot[0]
 
     def __len__(self) -> int:
         return len(self._snapshot.chunks)
@@ -184,7 +183,7 @@ class Index:
             progress=progress,
             show_progress=show_progress,
             prune=True,
-            embedder=self._embedder,
+            embedder=self._model_slot[0] if self._model_slot else None,
         )
         self.reload()
         return report
@@ -205,7 +204,7 @@ class Index:
             progress=progress,
             show_progress=show_progress,
             prune=False,
-            embedder=self._embedder,
+            embedder=self._model_slot[0] if self._model_slot else None,
         )
         self.reload()
         return report
@@ -219,7 +218,7 @@ class Index:
             settings=self.settings,
             cache_dir=self._cache_dir,
             remove_ids=(doc_id,),
-            embedder=self._embedder,
+            embedder=self._model_slot[0] if self._model_slot else None,
         )
         self.reload()
         return report

@@ -1,0 +1,211 @@
+"""End to end in a real browser: headless Debian Chromium driven by Playwright.
+
+The server runs in a subprocess (``sourcier.ui.serve``) on a free loopback port, over a
+temporary index of the bundled corpus built with the real default model. Screenshots go
+to ``test-artifacts/`` (git-ignored); the answer screenshot is also saved as
+``docs/ui-screenshot.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+README_SHOT = ROOT / "docs" / "ui-screenshot.png"
+FESTIVAL = Path(__file__).parent / "ui_fixtures" / "festival-lumieres-gardanne.txt"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER = """
+import sys
+from sourcier import build_index
+from sourcier.ui import serve
+
+index, uploads, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+build_index(index=index, show_progress=False)
+print("index ready", flush=True)
+serve(index=index, port=port, upload_dir=uploads)
+"""
+STARTUP_SECONDS = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app in a subprocess; yields its URL once it answers."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    root = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    log_path = ARTIFACTS / "ui-server.log"
+    log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(root / "index"), str(root / "uploads"), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"the server exited ({proc.returncode}); see {log_path}:\n"
+                    + log_path.read_text(encoding="utf-8")[-3000:]
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer within {STARTUP_SECONDS} s; see {log_path}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.set_default_timeout(60_000)
+        page.goto(server)
+        page.wait_for_selector("#question textarea")
+        yield page
+        browser.close()
+        assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def _ask(page, question: str) -> str:
+    """Type a question, send it, wait for the streamed answer to finish; return its text."""
+    bots = page.locator("#chat [data-testid='bot']")
+    before = bots.count()
+    page.fill("#question textarea", question)
+    page.click("#send")
+    page.wait_for_function(
+        """([n]) => {
+            const bots = document.querySelectorAll("#chat [data-testid='bot']");
+            if (bots.length <= n) return false;
+            const text = bots[bots.length - 1].innerText;
+            return !text.includes("▌") && !text.includes("Recherche dans les documents");
+        }""",
+        arg=[before],
+    )
+    return bots.last.inner_text()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
+    # 1. the chat answers with [n] markers and the sources panel highlights the quote
+    answer = _ask(page, "Qui préside le pôle SCS ?")
+    assert "[1]" in answer
+    page.wait_for_selector("#sources .src-card mark")
+    henry = page.locator("#sources .src-card").filter(
+        has=page.locator("mark", has_text="Jean-Pierre HENRY")
+    )
+    assert henry.count() >= 1, page.inner_text("#sources")
+    card = henry.first
+    assert "scs-mit-alliance-strategique.txt" in card.inner_text()
+    _shot(page, "01-answer-and-sources.png")
+    README_SHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(README_SHOT))
+
+    # 2. "Ouvrir le document" shows the whole document, scrolled to the highlighted span
+    card.locator(".src-open").click()
+    mark = page.locator("#doc-viewer mark#cite")
+    mark.wait_for()
+    assert "Jean-Pierre HENRY" in mark.inner_text()
+    page.wait_for_timeout(400)  # the scroll happens just after the render
+    box = page.locator("#doc-viewer .doc-text").bounding_box()
+    spot = mark.bounding_box()
+    assert box and spot
+    assert (
+        box["y"] - 1 <= spot["y"]
+        and spot["y"] + min(spot["height"], 20) <= box["y"] + box["height"] + 1
+    ), "the highlighted span is not scrolled into the viewer"
+    _shot(page, "02-document-viewer.png")
+
+    # 3. an empty question is one clear sentence in the chat
+    page.fill("#question textarea", "")
+    page.click("#send")
+    page.wait_for_function(
+        "() => document.querySelector('#chat').innerText.includes('La question est vide')"
+    )
+
+    # 4. upload a new document: indexed, listed, reported
+    page.get_by_role("tab", name="Corpus").click()
+    page.wait_for_selector("#corpus table.corpus")
+    page.set_input_files("#upload input[type=file]", str(FESTIVAL))
+    page.wait_for_selector("#upload-status .report", timeout=120_000)
+    report = page.inner_text("#upload-status")
+    assert FESTIVAL.name in report and "indexé" in report, report
+    assert FESTIVAL.name in page.inner_text("#corpus")
+    _shot(page, "03-upload.png")
+
+    # 5. ... and it can be asked about right away; its markup is shown, never run
+    answer = _ask(page, "Qui préside le Festival des lumières de Gardanne ?")
+    assert "Zoé Marchetti" in answer and "[1]" in answer
+    page.wait_for_selector("#sources .src-card mark")
+    sources = page.inner_text("#sources")
+    assert FESTIVAL.name in sources
+    assert "<img src=x" in sources  # displayed as text
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("#sources img, #sources script").count() == 0
+    _shot(page, "04-new-document-answer.png")
+
+    # 6. remove the document again (after confirming): it leaves the corpus list
+    page.get_by_role("tab", name="Corpus").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#remove-choice input")
+    page.get_by_role("option").filter(has_text="Festival des lumières").first.click()
+    page.click("#remove")
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('retiré')"
+    )
+    assert FESTIVAL.name not in page.inner_text("#corpus")
