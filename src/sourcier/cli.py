@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -48,8 +49,11 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # sourcier never downloads: make any stray hub access fail fast instead of hanging
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not verbose:
-        # the model stack is chatty on stderr; keep the terminal for answers
+        # the model stack is chatty on stderr (a "Loading weights" bar on every start)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
         logging.getLogger("transformers").setLevel(logging.ERROR)
 

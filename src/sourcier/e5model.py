@@ -124,13 +124,13 @@ def ensure_e5_small(cache_dir: Path) -> Path:
     target = models_dir / MODEL_DIRNAME
     if _is_complete(target):
         return target
+    source = _locate_source()
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ModelError(f"cannot create the model cache {models_dir}: {err}") from err
     _remove_stale_tmp(models_dir)
 
-    source = _locate_source()
     started = time.perf_counter()
     logger.info("converting %s into %s (one time, a few seconds)", source, target)
     try:
@@ -185,7 +185,7 @@ def _publish(tmp: Path, target: Path) -> None:
                 return
             if not target.exists():
                 continue
-            logger.warning("replacing the incomplete model folder %s", target)
+            logger.warning("replacing the incomplete or outdated model folder %s", target)
             trash = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.old-", dir=target.parent))
             with contextlib.suppress(FileNotFoundError):
                 os.rename(target, trash / "old")
@@ -216,7 +216,7 @@ def _owner_alive(name: str) -> bool:
     except (IndexError, ValueError):
         return False
     if pid == os.getpid():
-        return False  # our own leftover from an earlier, failed attempt
+        return True  # another thread of this process may be converting right now
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
