@@ -366,7 +366,7 @@ def refusal_text(hits: Sequence[Hit], *, language: str) -> str:
     words = _FRAMING.get(language, _FRAMING["fr"])
     if not hits:
         return words["refusal"]
-    listed = "; ".join(f"{h.title} ({h.chunk.label})" for h in hits[:3])
+    listed = "; ".join(dict.fromkeys(h.chunk.label for h in hits[:3]))
     return f"{words['refusal']} {words['maybe']} {listed}."
 
 

@@ -210,7 +210,7 @@ def ask_cmd(
             "Peut-être utile :" if answer.language == "fr" else "Possibly useful:", bold=True
         )
         for h in answer.hits[:3]:
-            click.echo(f"  - {h.title} ({h.chunk.label}) {Path(h.source).name}")
+            click.echo(f"  - {h.chunk.label}, {Path(h.source).name}")
             click.echo(_wrap(_excerpt(h.chunk.text), indent="      "))
         return
     click.secho("Sources" if answer.language == "en" else "Sources", bold=True)
