@@ -179,27 +179,21 @@ def _query_options(f: Any) -> Any:
     return f
 
 
+def _query(opts: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ask and search share, the index built first if needed."""
+    target = _ensure_index(opts["index_path"])
+    filters = _filters(opts["doc"], opts["source"], opts["date_from"], opts["date_to"])
+    return {"index": target, "k": opts["k"], "mode": opts["mode"], "filters": filters}
+
+
 @main.command("ask")
 @click.argument("question")
 @_query_options
-def ask_cmd(
-    question: str,
-    index_path: Path | None,
-    k: int | None,
-    mode: str | None,
-    doc: tuple[str, ...],
-    source: tuple[str, ...],
-    date_from: str | None,
-    date_to: str | None,
-    as_json: bool,
-) -> None:
+def ask_cmd(question: str, as_json: bool, **opts: Any) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
     from .api import ask
 
-    target = _ensure_index(index_path)
-    answer = ask(
-        question, index=target, k=k, mode=mode, filters=_filters(doc, source, date_from, date_to)
-    )
+    answer = ask(question, **_query(opts))
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -213,7 +207,7 @@ def ask_cmd(
             click.echo(f"  - {h.chunk.label}, {Path(h.source).name}")
             click.echo(_wrap(_excerpt(h.chunk.text), indent="      "))
         return
-    click.secho("Sources" if answer.language == "en" else "Sources", bold=True)
+    click.secho("Sources", bold=True)
     for c in answer.citations:
         date = f", {c.date_iso}" if c.date_iso else ""
         title = _excerpt(c.title, 80)
@@ -224,24 +218,11 @@ def ask_cmd(
 @main.command("search")
 @click.argument("query")
 @_query_options
-def search_cmd(
-    query: str,
-    index_path: Path | None,
-    k: int | None,
-    mode: str | None,
-    doc: tuple[str, ...],
-    source: tuple[str, ...],
-    date_from: str | None,
-    date_to: str | None,
-    as_json: bool,
-) -> None:
+def search_cmd(query: str, as_json: bool, **opts: Any) -> None:
     """Show the passages that best match QUERY."""
     from .api import search
 
-    target = _ensure_index(index_path)
-    hits = search(
-        query, index=target, k=k, mode=mode, filters=_filters(doc, source, date_from, date_to)
-    )
+    hits = search(query, **_query(opts))
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return

@@ -175,18 +175,7 @@ class Index:
         Documents from elsewhere (other folders, uploads) are kept; documents whose
         file under ``paths`` was deleted are removed; edited files are re-chunked.
         """
-        report = update_index(
-            self.path,
-            paths=paths,
-            settings=self.settings,
-            cache_dir=self._cache_dir,
-            progress=progress,
-            show_progress=show_progress,
-            prune=True,
-            embedder=self._model_slot[0] if self._model_slot else None,
-        )
-        self.reload()
-        return report
+        return self._write(paths=paths, progress=progress, show_progress=show_progress)
 
     def add_files(
         self,
@@ -196,29 +185,21 @@ class Index:
         show_progress: bool | None = None,
     ) -> BuildReport:
         """Add or update single files without removing anything else."""
-        report = update_index(
-            self.path,
-            paths=paths,
-            settings=self.settings,
-            cache_dir=self._cache_dir,
-            progress=progress,
-            show_progress=show_progress,
-            prune=False,
-            embedder=self._model_slot[0] if self._model_slot else None,
-        )
-        self.reload()
-        return report
+        return self._write(paths=paths, progress=progress, show_progress=show_progress, prune=False)
 
     def remove(self, doc_id: str) -> BuildReport:
         """Remove one document (by id) from the index."""
         self.document(doc_id)  # raises InputError if unknown
+        return self._write(remove_ids=(doc_id,))
+
+    def _write(self, **changes: Any) -> BuildReport:
+        """Run one update with this index's settings and model, then switch to its result."""
         report = update_index(
             self.path,
-            paths=(),
             settings=self.settings,
             cache_dir=self._cache_dir,
-            remove_ids=(doc_id,),
             embedder=self._model_slot[0] if self._model_slot else None,
+            **changes,
         )
         self.reload()
         return report
