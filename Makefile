@@ -42,5 +42,12 @@ lint: install
 	$(BIN)/ruff check src tests app benchmarks
 	$(BIN)/mypy
 
+# The full PIAF test-split evaluation and the LangChain benchmark (minutes; not run by CI).
+eval-full: install
+	$(BIN)/sourcier eval piaf --split test
+
+bench: install
+	$(BIN)/python benchmarks/compare_langchain.py --dataset piaf --split test
+
 clean-index:
 	rm -rf index/default

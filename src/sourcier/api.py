@@ -256,13 +256,14 @@ def ask(
     t = time.perf_counter()
     snap = idx.snapshot
     cands = answering.candidates(question, query, hits, snap, qvec)
+    top_language = snap.documents[hits[0].chunk.doc_id].language if hits else language
     evidence = answering.support(
         analyze(query),
         hits,
         snap.bm25,
         best_sentence_similarity=max((c.dense for c in cands), default=-1.0),
-        dense_floor=settings.dense_floor,
-        dense_ceiling=settings.dense_ceiling,
+        same_language=language == top_language,
+        settings=settings,
     )
     refused = not cands or evidence < settings.refusal_threshold
     citations: tuple = ()

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .errors import SourcierError
+from .evaluate import eval_cmd
 from .ui import serve_cmd
 
 INDEX_OPTION = click.option(
@@ -55,6 +56,7 @@ def main(verbose: bool) -> None:
         # the model stack is chatty on stderr (a "Loading weights" bar on every start)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
         logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
@@ -275,6 +277,7 @@ def remove_cmd(doc_id: str, index_path: Path | None) -> None:
 
 
 main.add_command(serve_cmd)
+main.add_command(eval_cmd)
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

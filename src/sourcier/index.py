@@ -448,7 +448,8 @@ def _vectors_for(
         for i, k in enumerate(keys):
             if k not in known and k not in todo_at:
                 todo_at[k] = i
-        todo = sorted(todo_at.items())
+        # by length, so each batch pads to similar lengths (the forward pass is the cost)
+        todo = sorted(todo_at.items(), key=lambda kv: (len(texts[kv[1]]), kv[0]))
         if todo:
             bar = _bar(None, "Embedding", show_progress, total=len(todo), unit="chunk")
             done = 0

@@ -193,6 +193,7 @@ class BM25Index:
         self._ids = ids
         self._vocab = {term: col for col, term in enumerate(vocab)}
         self._terms = list(vocab)
+        self._by_prefix: dict[str, list[str]] | None = None
         self._data = data
         self._indices = indices
         self._indptr = indptr
@@ -285,6 +286,32 @@ class BM25Index:
         df = int(self._indptr[col + 1] - self._indptr[col])
         n = len(self._ids)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def related_term(self, term: str) -> str | None:
+        """An indexed term that is very likely the same word stemmed differently.
+
+        Snowball leaves "inscrire" as "inscrir" but "inscription" as "inscript"; an
+        unseen term of 5+ letters matches an indexed one that shares its first five
+        letters and either extends it, is extended by it, or shares six letters.
+
+        Args:
+            term: an analysed term.
+
+        Returns:
+            The indexed term, or None (also when ``term`` itself is indexed).
+        """
+        if len(term) < 5 or term in self._vocab:
+            return None
+        if self._by_prefix is None:
+            by_prefix: dict[str, list[str]] = {}
+            for t in self._terms:
+                if len(t) >= 5:
+                    by_prefix.setdefault(t[:5], []).append(t)
+            self._by_prefix = by_prefix
+        for other in self._by_prefix.get(term[:5], ()):
+            if other.startswith(term) or term.startswith(other) or other[:6] == term[:6]:
+                return other
+        return None
 
     def search(
         self, query: str, *, k: int, allowed: Collection[int] | None = None
