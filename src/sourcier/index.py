@@ -55,8 +55,9 @@ class Index:
     """An open index: documents, chunks, dense and lexical indexes, and its embedder.
 
     Reads are served from an immutable snapshot, so searches never see a half update.
-    Writes (``sync``, ``add_files``, ``remove``) are serialised by a lock file and
-    publish a new generation atomically, then this object switches to it.
+    Writes (``add_files``, ``remove``; ``build_index`` for whole folders) are serialised
+    by a lock file and publish a new generation atomically; this object then switches
+    to it.
     """
 
     def __init__(
@@ -162,20 +163,6 @@ class Index:
             raise InputError(f"no chunk {chunk_id!r} in the index at {self.path}") from None
 
     # ----- writing -------------------------------------------------------------
-
-    def sync(
-        self,
-        paths: Sequence[str | Path],
-        *,
-        progress: ProgressCallback | None = None,
-        show_progress: bool | None = None,
-    ) -> BuildReport:
-        """Make the index hold exactly the supported files under ``paths`` (for those paths).
-
-        Documents from elsewhere (other folders, uploads) are kept; documents whose
-        file under ``paths`` was deleted are removed; edited files are re-chunked.
-        """
-        return self._write(paths=paths, progress=progress, show_progress=show_progress)
 
     def add_files(
         self,

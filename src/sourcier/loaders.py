@@ -80,16 +80,7 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
             kind = "file" if path.suffix.lower() in SUPPORTED_EXTENSIONS else "folder"
             raise InputError(f"{kind} not found: {given}")
         absolute = Path(os.path.abspath(path))
-        try:
-            st = os.stat(absolute)
-        except OSError as err:
-            skipped.append(Skipped(str(absolute), _stat_failure_reason(err, absolute)))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            real = os.path.realpath(absolute)
-            _walk(absolute, (real,), files, skipped, seen_files, seen_dirs)
-        else:
-            _consider_file(absolute, st, files, skipped, seen_files)
+        _visit(absolute, (), files, skipped, seen_files, seen_dirs)
     logger.debug("discovered %d file(s), skipped %d", len(files), len(skipped))
     return files, skipped
 
@@ -119,22 +110,33 @@ def _walk(
     for entry in entries:
         if entry.name.startswith((".", "~$")):
             continue
-        path = Path(entry.path)
-        try:
-            st = os.stat(path)
-        except OSError as err:
-            skipped.append(Skipped(str(path), _stat_failure_reason(err, path)))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            real = os.path.realpath(path)
-            if real in ancestors:
-                skipped.append(Skipped(str(path), "symbolic link loop (points to a parent folder)"))
-            elif len(ancestors) >= _MAX_DEPTH:
-                skipped.append(Skipped(str(path), f"folder nested more than {_MAX_DEPTH} deep"))
-            else:
-                _walk(path, (*ancestors, real), files, skipped, seen_files, seen_dirs)
-        else:
-            _consider_file(path, st, files, skipped, seen_files)
+        _visit(Path(entry.path), ancestors, files, skipped, seen_files, seen_dirs)
+
+
+def _visit(
+    path: Path,
+    ancestors: tuple[str, ...],
+    files: list[Path],
+    skipped: list[Skipped],
+    seen_files: set[str],
+    seen_dirs: set[str],
+) -> None:
+    """Take in one path: walk a folder (guarding loops and depth) or consider a file."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        skipped.append(Skipped(str(path), _stat_failure_reason(err, path)))
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        _consider_file(path, st, files, skipped, seen_files)
+        return
+    real = os.path.realpath(path)
+    if real in ancestors:
+        skipped.append(Skipped(str(path), "symbolic link loop (points to a parent folder)"))
+    elif len(ancestors) >= _MAX_DEPTH:
+        skipped.append(Skipped(str(path), f"folder nested more than {_MAX_DEPTH} deep"))
+    else:
+        _walk(path, (*ancestors, real), files, skipped, seen_files, seen_dirs)
 
 
 def _consider_file(

@@ -413,8 +413,8 @@ def disk_size(path: Path) -> int:
     """Bytes used by the live generation plus the embedding cache."""
     total = 0
     gen = current_generation(path)
-    for root in [gen] if gen else []:
-        total += sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    if gen is not None:
+        total += sum(f.stat().st_size for f in gen.rglob("*") if f.is_file())
     cache = path / CACHE
     if cache.exists():
         total += cache.stat().st_size
