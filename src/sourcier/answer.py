@@ -7,6 +7,7 @@ document text before it is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -29,11 +30,15 @@ _FRAMING = {
         "lead": "Selon les documents :",
         "refusal": "Les documents ne contiennent pas cette information.",
         "maybe": "Passages peut-être utiles :",
+        "no_shape": "Aucun passage pertinent ne donne {shape}.",
+        "pointer": "{source} annonce « {phrase} », mais ce contenu ne figure pas dans le texte.",
     },
     "en": {
         "lead": "According to the documents:",
         "refusal": "The documents do not contain this information.",
         "maybe": "Possibly useful passages:",
+        "no_shape": "No relevant passage gives {shape}.",
+        "pointer": "{source} announces “{phrase}”, but that content is not in the text.",
     },
 }
 
@@ -101,6 +106,87 @@ _MONTHS = re.compile(
 )
 _NAME = re.compile(r"\b[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:[ -][A-ZÀ-Ý][A-Za-zÀ-ÿ'’-]+)+|\b[A-ZÀ-Ý]{3,}\b")
 _PLACE = re.compile(r"\b(à|au|en|in|at)\s+[A-ZÀ-Ý]")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A kind of answer with a form of its own: a question asking for it is answered
+    only by a sentence that shows that form (a budget by an amount of money)."""
+
+    name: dict[str, str]  # per language, as it reads after "no passage gives" / "ne donne"
+    asked: re.Pattern[str]  # the words of a question that ask for it
+    form: re.Pattern[str]  # what an answering sentence must contain
+
+
+_AMOUNT = r"(?:\d[\d \u00a0\u202f.,]*|un|une|deux|trois|quelques|plusieurs|cent|mille)"
+_SHAPES = (
+    Shape(
+        {"fr": "de montant", "en": "an amount of money"},
+        re.compile(
+            r"\b(budgets?|co[uû]ts?|co[uû]t(e|ent|é|era|eront|ait)|montants?|tarifs?|"
+            r"chiffres? d['’]affaires|frais d['’]inscription|prix d['’](inscription|entrée|achat)|"
+            r"prix (du billet|de vente)|à quel prix|how much money|costs?|prices?|revenues?|"
+            r"turnover|fees?)(?!\w)",
+            re.I,
+        ),
+        re.compile(
+            _AMOUNT + r"\s*(?:k|m|md|mds|millions?|milliards?|mille|thousand|million|billion)?"
+            r"\s*(?:d['’]\s*|de\s+)?(?:€|euros?\b|eur\b|\$|dollars?\b|francs?\b|£|"
+            r"livres? sterling|usd\b|chf\b|yens?\b)|[€$£]\s*\d|\b[km]€|"
+            r"\d[\d \u00a0\u202f.,]*\s*(?:millions?|milliards?|billions?|M|Md)\b",
+            re.I,
+        ),
+    ),
+    Shape(
+        {"fr": "de numéro de téléphone", "en": "a phone number"},
+        re.compile(
+            r"\b((numéros? de )?(t[ée]l[ée]phones?|tél|fax|gsm)|(tele)?phones?( numbers?)?)(?!\w)",
+            re.I,
+        ),
+        re.compile(
+            r"(?:\+\s?\d{1,3}|(?<!\d)0\d)(?:[\s.\-()]*\d){7,}|"
+            r"\b(?:t[ée]l|phone|gsm|fax|mobile)\b\.?\s*:?\s*\+?\s?\d",
+            re.I,
+        ),
+    ),
+    Shape(
+        {"fr": "d’adresse e-mail", "en": "an e-mail address"},
+        re.compile(
+            r"\b((adresses? )?(e-?mails?|courriels?|mails?)( address(es)?)?|"
+            r"adresses? (é|e)lectroniques?)(?!\w)",
+            re.I,
+        ),
+        re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+    ),
+    Shape(
+        {"fr": "d’adresse web", "en": "a web address"},
+        re.compile(
+            r"\b(sites? (web|internet)|websites?|url|web ?(site|address)|adresses? (web|internet))"
+            r"(?!\w)",
+            re.I,
+        ),
+        re.compile(
+            r"\bhttps?://|\bwww\.[\w-]+\.|(?<![@\w.-])[\w-]+\.(?:fr|com|org|eu|net|io|info)\b", re.I
+        ),
+    ),
+)
+
+
+# The question asks for something else: "Qui finance le budget ?", "la part du budget".
+_OTHER_FOCUS = re.compile(
+    r"\b(pourquoi|why|comment|quoi|parts?|pourcentage|proportion|taux|share|percentage|percent)\b",
+    re.I,
+)
+
+
+def asked_shape(question: str) -> Shape | None:
+    """The kind of answer with a form of its own that ``question`` asks for, if any."""
+    if any(p.search(question) for p in (_OTHER_FOCUS, _WHO, _WHEN, _WHERE)):
+        return None
+    for shape in _SHAPES:
+        if shape.asked.search(question):
+            return shape
+    return None
 
 
 @dataclass(frozen=True)
@@ -308,6 +394,99 @@ def select(cands: Sequence[Candidate], *, max_sentences: int) -> list[Candidate]
     return chosen
 
 
+# Words by which a sentence points to content elsewhere in its document.
+_POINTER = re.compile(
+    r"\b(ci-dessous|ci-après|ci-joint(?:e|s|es)?|en annexe|see below|below|attached|as follows)\b",
+    re.I,
+)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-–—•*·▪►]|\d{1,2}[.)]|[a-z][.)])[ \t]+\S", re.M)
+
+
+def _list_follows(text: str, end: int) -> bool:
+    """Whether two or more list items follow ``end`` closely in ``text``."""
+    return len(_LIST_ITEM.findall(text, end, end + 1500)) >= 2
+
+
+def _list_end(text: str, end: int) -> int:
+    """The end of the list items that follow ``end`` (blank lines between them allowed),
+    or ``end`` when no item follows."""
+    stop = end
+    pos = text.find("\n", end)
+    if pos < 0 or text[end:pos].strip():
+        return end
+    while pos < min(len(text), end + 1500):
+        line_end = text.find("\n", pos + 1)
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[pos + 1 : line_end]
+        if _LIST_ITEM.match(line):
+            stop = pos + 1 + len(line.rstrip())
+        elif line.strip():
+            break
+        pos = line_end
+    return stop
+
+
+def with_lists(chosen: Sequence[Candidate], documents: Mapping[str, Document]) -> list[Candidate]:
+    """Quote a sentence that announces a list ("liste ci-dessous", a closing colon)
+    together with the list items that follow it, so the answer shows the list.
+
+    Other chosen sentences inside the extended quote are dropped.
+    """
+    out: list[Candidate] = []
+    for c in chosen:
+        if _POINTER.search(c.text) or c.text.rstrip().endswith(":"):
+            text = documents[c.hit.chunk.doc_id].text
+            end = _list_end(text, c.end)
+            if end > c.end:
+                c = dataclasses.replace(c, end=end, text=text[c.start : end])
+        out.append(c)
+    return [
+        c
+        for c in out
+        if not any(
+            o is not c
+            and o.hit.chunk.doc_id == c.hit.chunk.doc_id
+            and o.start <= c.start
+            and c.end <= o.end
+            for o in out
+        )
+    ]
+
+
+def missing_referent(
+    question: str, cands: Sequence[Candidate], documents: Mapping[str, Document]
+) -> tuple[Candidate, str] | None:
+    """A close candidate that points to content its document does not hold.
+
+    "Outre les projets retenus (liste ci-dessous), ..." tells nothing about the
+    projects when no list follows in the text (it was lost when the page was saved).
+    A question about them (its terms meet the few words before the pointer) is
+    refused rather than answered with the sentences around the missing list.
+    Questions asking how many or when are left alone: the count or date may be in
+    the pointing sentence itself.
+
+    Returns the candidate and the pointing phrase ("projets retenus (liste ci-dessous)").
+    """
+    if not cands or _HOW_MANY.search(question) or _WHEN.search(question):
+        return None
+    terms = set(analyze(question))
+    best = cands[0].score
+    for c in cands:
+        if c.score < 0.8 * best:
+            break
+        for m in _POINTER.finditer(c.text):
+            words = list(re.finditer(r"[\w'’-]+", c.text[: m.start()]))[-4:]
+            if not words or not set(analyze(" ".join(w.group() for w in words))) & terms:
+                continue
+            if _list_follows(documents[c.hit.chunk.doc_id].text, c.end):
+                continue
+            phrase = c.text[words[0].start() : m.end()]
+            if phrase.count("(") > phrase.count(")") and c.text[m.end() : m.end() + 1] == ")":
+                phrase += ")"
+            return c, phrase
+    return None
+
+
 # Verbs that carry no evidence about the documents ("Que fait ...", "Que doit ...").
 _LIGHT_VERBS = (
     "fait faits faite faites faire font fais faut falloir fallait doit doivent devoir devait "
@@ -402,13 +581,28 @@ def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[C
     return f"{words['lead']} " + " ".join(parts), tuple(citations)
 
 
-def refusal_text(hits: Sequence[Hit], *, language: str) -> str:
-    """The refusal, in the question's language, pointing at the closest passages."""
+def refusal_text(
+    hits: Sequence[Hit],
+    *,
+    language: str,
+    shape: Shape | None = None,
+    pointer: tuple[Candidate, str] | None = None,
+) -> str:
+    """The refusal, in the question's language, with its reason when there is one
+    (no passage shows the kind of answer asked for, or the passage that would answer
+    points to content missing from the text), and the closest passages."""
     words = _FRAMING.get(language, _FRAMING["fr"])
-    if not hits:
-        return words["refusal"]
-    listed = "; ".join(dict.fromkeys(h.chunk.label for h in hits[:3]))
-    return f"{words['refusal']} {words['maybe']} {listed}."
+    lang = language if language in _FRAMING else "fr"
+    parts = [words["refusal"]]
+    if pointer is not None:
+        cand, phrase = pointer
+        parts.append(words["pointer"].format(source=cand.hit.chunk.label, phrase=phrase))
+    elif shape is not None:
+        parts.append(words["no_shape"].format(shape=shape.name[lang]))
+    if hits:
+        listed = "; ".join(dict.fromkeys(h.chunk.label for h in hits[:3]))
+        parts.append(f"{words['maybe']} {listed}.")
+    return " ".join(parts)
 
 
 def verify(citations: Sequence[Citation], documents: Mapping[str, Document]) -> None:

@@ -257,20 +257,32 @@ def ask(
     snap = idx.snapshot
     cands = answering.candidates(question, query, hits, snap, qvec)
     top_language = snap.documents[hits[0].chunk.doc_id].language if hits else language
+    evidence_terms = analyze(query)
+    evidence_hits: Sequence[Hit] = hits
+    shape = answering.asked_shape(question)
+    if shape is not None:
+        # A budget is answered by an amount, a phone number by a phone number: only
+        # sentences that show one may answer, and only their passages are evidence.
+        cands = [c for c in cands if shape.form.search(c.text)]
+        evidence_terms = analyze(shape.asked.sub(" ", query))
+        by_chunk = {c.hit.chunk.chunk_id: c.hit for c in cands}
+        evidence_hits = [h for h in hits if h.chunk.chunk_id in by_chunk]
+    pointer = answering.missing_referent(question, cands, snap.documents)
     evidence = answering.support(
-        analyze(query),
-        hits,
+        evidence_terms,
+        evidence_hits,
         snap.bm25,
         best_sentence_similarity=max((c.dense for c in cands), default=-1.0),
         same_language=language == top_language,
         settings=settings,
     )
-    refused = not cands or evidence < settings.refusal_threshold
+    refused = not cands or pointer is not None or evidence < settings.refusal_threshold
     citations: tuple = ()
     if refused:
-        text = answering.refusal_text(hits, language=language)
+        text = answering.refusal_text(hits, language=language, shape=shape, pointer=pointer)
     else:
         chosen = answering.select(cands, max_sentences=settings.max_answer_sentences)
+        chosen = answering.with_lists(chosen, snap.documents)
         text, citations = answering.compose(chosen, language=language)
         answering.verify(citations, snap.documents)
     timings["answer"] = (time.perf_counter() - t) * 1000.0
