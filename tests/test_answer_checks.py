@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sourcier import HASHING_MODEL, Settings, ask, build_index_from_records
-from sourcier.answer import asked_shape
+from sourcier.answer import _POINTER, asked_shape
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -145,3 +145,19 @@ def test_a_pointer_is_refused_only_when_the_list_is_missing(tmp_path: Path, list
         assert any("Projet" in c.quote for c in answer.citations)
     else:
         assert "liste ci-dessous" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("text", "points"),
+    [
+        ("Outre les projets retenus (liste ci-dessous), les membres…", True),
+        ("Voir le programme ci-joint.", True),
+        ("The selected projects (listed below) will start in May.", True),
+        ("The partners are as follows:", True),
+        ("The temperature fell below zero in January.", False),
+        ("La Société, ci-après dénommée « le Prestataire », s'engage…", False),
+    ],
+)
+def test_pointers_are_told_from_ordinary_words(text: str, points: bool) -> None:
+    # A false pointer would refuse questions the sentence answers.
+    assert bool(_POINTER.search(text)) is points

@@ -394,9 +394,11 @@ def select(cands: Sequence[Candidate], *, max_sentences: int) -> list[Candidate]
     return chosen
 
 
-# Words by which a sentence points to content elsewhere in its document.
+# Words by which a sentence points to content elsewhere in its document. Not "ci-après"
+# ("ci-après dénommée") nor a bare "below" ("fell below zero"): they name, not point.
 _POINTER = re.compile(
-    r"\b(ci-dessous|ci-après|ci-joint(?:e|s|es)?|en annexe|see below|below|attached|as follows)\b",
+    r"\b(ci-dessous|ci-joint(?:e|s|es)?|en annexe|(?:see|listed|shown|given|detailed) below|"
+    r"as follows|attached)\b|\bbelow(?=\s*[:)])",
     re.I,
 )
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-–—•*·▪►]|\d{1,2}[.)]|[a-z][.)])[ \t]+\S", re.M)
