@@ -458,7 +458,7 @@ def with_lists(chosen: Sequence[Candidate], documents: Mapping[str, Document]) -
 def missing_referent(
     question: str, cands: Sequence[Candidate], documents: Mapping[str, Document]
 ) -> tuple[Candidate, str] | None:
-    """A close candidate that points to content its document does not hold.
+    """One of the five best candidates that points to content its document does not hold.
 
     "Outre les projets retenus (liste ci-dessous), ..." tells nothing about the
     projects when no list follows in the text (it was lost when the page was saved).
@@ -472,10 +472,7 @@ def missing_referent(
     if not cands or _HOW_MANY.search(question) or _WHEN.search(question):
         return None
     terms = set(analyze(question))
-    best = cands[0].score
-    for c in cands:
-        if c.score < 0.8 * best:
-            break
+    for c in cands[:5]:
         for m in _POINTER.finditer(c.text):
             words = list(re.finditer(r"[\w'’-]+", c.text[: m.start()]))[-4:]
             if not words or not set(analyze(" ".join(w.group() for w in words))) & terms:
