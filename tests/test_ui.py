@@ -142,6 +142,36 @@ def test_answer_markdown_keeps_markers_and_flags_refusals() -> None:
     assert "peut-être utiles" in answer_markdown(no)
 
 
+def test_markers_link_to_their_exact_span(shared_hashing_index: Path) -> None:
+    answer = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
+    assert answer.citations
+    md = answer_markdown(answer)
+    links = re.findall(r"\[\\\[(\d+)\\\]\]\(#cite/([0-9a-f]+)/(\d+)/(\d+)\)", md)
+    assert [int(n) for n, *_ in links] == [c.n for c in answer.citations]
+    idx = load_index(shared_hashing_index)
+    for (_, doc_id, start, end), c in zip(links, answer.citations, strict=True):
+        assert idx.document(doc_id).text[int(start) : int(end)] == c.quote
+    # the quotes themselves stay escaped text: no other link can be formed
+    assert md.count("](") == len(answer.citations)
+
+
+def test_a_quote_that_looks_like_markup_stays_text() -> None:
+    quote = "Voir [ceci](http://x) et <b>cela</b> [2]"
+    c = Citation(
+        n=1, doc_id="ab12", title="t", source="s", chunk_id="c", quote=quote, start=3, end=44
+    )
+    answer = Answer(
+        question="q",
+        answer=f"Selon les documents : {quote} [1]",
+        refused=False,
+        language="fr",
+        citations=(c,),
+    )
+    md = answer_markdown(answer)
+    assert md.endswith(" [\\[1\\]](#cite/ab12/3/44)")
+    assert "\\[ceci\\]\\(http://x\\)" in md and "&lt;b&gt;" in md and "\\[2\\]" in md
+
+
 def _doc(text: str, **kw: str) -> Document:
     return Document(
         doc_id="d" * 64,

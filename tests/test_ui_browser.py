@@ -156,7 +156,16 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     if os.environ.get("SOURCIER_UPDATE_SCREENSHOT"):  # refresh the README's picture on demand
         page.screenshot(path=str(README_SHOT))
 
-    # 2. "Ouvrir le document" shows the whole document, scrolled to the highlighted span
+    # 2. clicking a [n] marker in the chat opens that quote in the document viewer
+    first_quote = page.locator("#sources .src-card mark").first.inner_text()
+    page.locator("#chat [data-testid='bot'] a[href*='#cite/']").first.click()
+    mark = page.locator("#doc-viewer mark#cite")
+    mark.wait_for()
+    assert " ".join(mark.inner_text().split()) == " ".join(first_quote.split())
+    assert "#" not in page.url, "the marker link was followed"
+    page.get_by_role("tab", name="Sources").click()
+
+    # 3. "Ouvrir le document" shows the whole document, scrolled to the highlighted span
     card.locator(".src-open").click()
     mark = page.locator("#doc-viewer mark#cite")
     mark.wait_for()
@@ -171,14 +180,14 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     ), "the highlighted span is not scrolled into the viewer"
     _shot(page, "02-document-viewer.png")
 
-    # 3. an empty question is one clear sentence in the chat
+    # 4. an empty question is one clear sentence in the chat
     page.fill("#question textarea", "")
     page.click("#send")
     page.wait_for_function(
         "() => document.querySelector('#chat').innerText.includes('La question est vide')"
     )
 
-    # 4. upload a new document: indexed, listed, reported
+    # 5. upload a new document: indexed, listed, reported
     page.get_by_role("tab", name="Corpus").click()
     page.wait_for_selector("#corpus table.corpus")
     page.set_input_files("#upload input[type=file]", str(FESTIVAL))
@@ -188,7 +197,7 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     assert FESTIVAL.name in page.inner_text("#corpus")
     _shot(page, "03-upload.png")
 
-    # 5. ... and it can be asked about right away; its markup is shown, never run
+    # 6. ... and it can be asked about right away; its markup is shown, never run
     answer = _ask(page, "Qui préside le Festival des lumières de Gardanne ?")
     assert "Zoé Marchetti" in answer and "[1]" in answer
     page.wait_for_selector("#sources .src-card mark")
@@ -199,7 +208,7 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     assert page.locator("#sources img, #sources script").count() == 0
     _shot(page, "04-new-document-answer.png")
 
-    # 6. remove the document again (after confirming): it leaves the corpus list
+    # 7. remove the document again (after confirming): it leaves the corpus list
     page.get_by_role("tab", name="Corpus").click()
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#remove-choice input")

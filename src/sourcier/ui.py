@@ -59,9 +59,11 @@ EXAMPLES: tuple[str, ...] = (
     "Qui préside le pôle SCS ?",
     "Combien d'entreprises sont implantées sur le Technopôle de l'Arbois ?",
     "Quand les acteurs marseillais se rendent-ils à Helsinki ?",
-    "Quels projets le comité de pilotage du smart port a-t-il adoptés ?",
+    "Que veut développer la Brain Port Community ?",
     "Who is Federico Casalegno?",
     "How many competitiveness clusters were created in France?",
+    # the documents do not say: sourcier declines, and says why
+    "Quel est le budget de la nouvelle chaire Smart Port ?",
 )
 
 MODES: tuple[tuple[str, str], ...] = (
@@ -459,16 +461,29 @@ def _message(kind: str, text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat text for ``answer``: escaped, ``[n]`` markers kept."""
-    text = escape_markdown(answer.answer)
+    """The chat text for ``answer``: escaped; each ``[n]`` marker a link to its span.
+
+    A marker links to ``#cite/<doc_id>/<start>/<end>``; the sources panel's script opens
+    that span in the document viewer when it is clicked (older answers included).
+    """
     if answer.refused:
         note = (
             "Passages « peut-être utiles » : voir le panneau Sources."
             if answer.language == "fr"
             else "Possibly useful passages (« peut-être utile »): see the Sources panel."
         )
-        return f"⚠️ {text}\n\n_{escape_markdown(note)}_"
-    return text
+        return f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
+    text, parts, pos = answer.answer, [], 0
+    for c in answer.citations:
+        at = text.find(f"{c.quote} [{c.n}]", pos)
+        if at < 0:  # not the shape compose() writes: plain markers
+            return escape_markdown(text)
+        after_quote = at + len(c.quote)
+        parts.append(escape_markdown(text[pos:after_quote]))
+        parts.append(f" [\\[{c.n}\\]](#cite/{c.doc_id}/{c.start}/{c.end})")
+        pos = after_quote + len(f" [{c.n}]")
+    parts.append(escape_markdown(text[pos:]))
+    return "".join(parts)
 
 
 def stream_steps(text: str, steps: int = 12) -> list[str]:
@@ -773,6 +788,26 @@ element.addEventListener('click', (event) => {
 });
 """
 
+# The sources panel also opens the span of an [n] marker clicked in the chat (its link
+# is #cite/<doc_id>/<start>/<end>); one listener for the page, in the capture phase so
+# the link is never followed.
+_JS_SOURCES = (
+    _JS_OPEN
+    + """
+if (!window.__sourcierCitations) {
+  window.__sourcierCitations = true;
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('#chat a[href*="#cite/"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const [doc, start, end] = link.getAttribute('href').split('#cite/')[1].split('/');
+    trigger('open_doc', { doc_id: doc, start: Number(start), end: Number(end) });
+  }, true);
+}
+"""
+)
+
 # Scroll the viewer's own box so the highlighted span sits in its upper third.
 _JS_SCROLL_BODY = """
   const mark = root.querySelector('mark#cite');
@@ -1006,7 +1041,7 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
                         _SOURCES_PLACEHOLDER,
                         elem_id="sources",
                         css_template=_css(_CSS_SOURCES),
-                        js_on_load=_JS_OPEN,
+                        js_on_load=_JS_SOURCES,
                     )
                 with gr.Tab("Document", id="document"):
                     viewer = gr.HTML(
