@@ -545,6 +545,26 @@ def test_find_title_prose_first_line_is_shortened() -> None:
     assert not title.startswith("date")
 
 
+@pytest.mark.parametrize(
+    ("content", "text", "date_iso"),
+    [
+        # the label becomes the document's date; no quote starts with it any more
+        (" date 2017-11 Les membres du comité se sont réunis.", "Les membres du", "2017-11"),
+        ("Date : 12/03/2017\n\nLe comité s'est réuni.", "Le comité s'est réuni.", "2017-03-12"),
+        # not a label, or nothing after it: the text is kept whole
+        ("date limite : 12 mars 2017. Inscrivez-vous.", "date limite : 12", "2017-03-12"),
+        ("Le 6 juin 2011, le forum ouvre.", "Le 6 juin 2011, le forum ouvre.", "2011-06-06"),
+        ("date 2017-11", "date 2017-11", "2017-11"),
+    ],
+)  # fmt: skip
+def test_a_leading_date_label_moves_to_the_metadata(
+    tmp_path: Path, content: str, text: str, date_iso: str
+) -> None:
+    doc = load_document(write(tmp_path / "note.txt", content))
+    assert doc.text.startswith(text)
+    assert doc.date_iso == date_iso
+
+
 def test_find_title_long_heading_truncated_on_word_boundary() -> None:
     heading = " ".join(["mot"] * 100)
     title = find_title(heading)

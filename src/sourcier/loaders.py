@@ -227,6 +227,7 @@ def load_document(
     if not title:
         title = re.sub(r"[-_]+", " ", p.stem).strip() or p.name
     date_raw, date_iso = find_date(text)
+    text = _drop_date_label(text)
     doc = Document(
         doc_id=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         source=source if source is not None else str(path),
@@ -238,6 +239,19 @@ def load_document(
     )
     logger.debug("loaded %s: %d chars, title %r, date %r", p, len(text), title, date_iso)
     return doc
+
+
+def _drop_date_label(text: str) -> str:
+    """Remove a date label that opens the text ("date 2017-11 Les membres…").
+
+    The date stays the document's date (``find_date`` reads it first); without the
+    label no quote starts with it. A label followed by nothing is left as it is.
+    """
+    m = _LEADING_DATE_LABEL.match(text.lstrip())
+    if not m:
+        return text
+    rest = text.lstrip()[m.end() :]
+    return rest if any(ch.isalnum() for ch in rest) else text
 
 
 def _format_size(n: int) -> str:
