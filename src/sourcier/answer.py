@@ -557,6 +557,11 @@ def support(
     return max(lexical, dense)
 
 
+def marked(quote: str, n: int) -> str:
+    """A quote followed by its ``[n]`` marker, as it stands in an answer's text."""
+    return f"{quote} [{n}]"
+
+
 def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[Citation, ...]]:
     """Answer text with ``[n]`` markers and the matching citations."""
     words = _FRAMING.get(language, _FRAMING["fr"])
@@ -576,7 +581,7 @@ def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[C
                 date_iso=c.hit.date_iso,
             )
         )
-        parts.append(f"{c.text} [{n}]")
+        parts.append(marked(c.text, n))
     return f"{words['lead']} " + " ".join(parts), tuple(citations)
 
 
@@ -590,8 +595,8 @@ def refusal_text(
     """The refusal, in the question's language, with its reason when there is one
     (no passage shows the kind of answer asked for, or the passage that would answer
     points to content missing from the text), and the closest passages."""
-    words = _FRAMING.get(language, _FRAMING["fr"])
     lang = language if language in _FRAMING else "fr"
+    words = _FRAMING[lang]
     parts = [words["refusal"]]
     if pointer is not None:
         cand, phrase = pointer

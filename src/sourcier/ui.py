@@ -473,15 +473,18 @@ def answer_markdown(answer: Answer) -> str:
             else "Possibly useful passages (« peut-être utile »): see the Sources panel."
         )
         return f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
+    from .answer import marked
+
     text, parts, pos = answer.answer, [], 0
     for c in answer.citations:
-        at = text.find(f"{c.quote} [{c.n}]", pos)
-        if at < 0:  # not the shape compose() writes: plain markers
+        quote = marked(c.quote, c.n)
+        at = text.find(quote, pos)
+        if at < 0:  # not the text compose() writes: plain markers
             return escape_markdown(text)
         after_quote = at + len(c.quote)
         parts.append(escape_markdown(text[pos:after_quote]))
         parts.append(f" [\\[{c.n}\\]](#cite/{c.doc_id}/{c.start}/{c.end})")
-        pos = after_quote + len(f" [{c.n}]")
+        pos = at + len(quote)
     parts.append(escape_markdown(text[pos:]))
     return "".join(parts)
 
@@ -777,14 +780,12 @@ def _css(rules: str) -> str:
 
 # Clicking any [data-doc] button in the panel asks the server to open that document.
 _JS_OPEN = """
+const openSpan = (doc, start, end) =>
+  trigger('open_doc', { doc_id: doc, start: Number(start), end: Number(end) });
 element.addEventListener('click', (event) => {
   const button = event.target.closest('[data-doc]');
   if (!button || !element.contains(button)) return;
-  trigger('open_doc', {
-    doc_id: button.dataset.doc,
-    start: Number(button.dataset.start),
-    end: Number(button.dataset.end),
-  });
+  openSpan(button.dataset.doc, button.dataset.start, button.dataset.end);
 });
 """
 
@@ -801,8 +802,7 @@ if (!window.__sourcierCitations) {
     if (!link) return;
     event.preventDefault();
     event.stopPropagation();
-    const [doc, start, end] = link.getAttribute('href').split('#cite/')[1].split('/');
-    trigger('open_doc', { doc_id: doc, start: Number(start), end: Number(end) });
+    openSpan(...link.getAttribute('href').split('#cite/')[1].split('/'));
   }, true);
 }
 """
