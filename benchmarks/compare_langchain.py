@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -48,7 +47,7 @@ import numpy as np
 
 from sourcier import Settings, ask, build_index_from_records, load_index, search
 from sourcier import metrics as m
-from sourcier.evaluate import Dataset, load_dataset, machine_info
+from sourcier.evaluate import Dataset, load_dataset, machine_info, peak_rss_mb
 from sourcier.index import passage_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,18 +57,6 @@ WORD = re.compile(r"\w+")
 
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. ``ru_maxrss`` survives fork + exec (a child
-    would report its parent's peak), so Linux's per-process ``VmHWM`` comes first."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def model_folder() -> Path:
@@ -213,7 +200,8 @@ def run_probe(kind: str, work: Path, args: argparse.Namespace) -> float | None:
     if proc.returncode != 0:
         log(f"memory probe {kind} failed: {proc.stderr[-2000:]}")
         return None
-    return float(json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+    peak = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    return float(peak) if peak is not None else None
 
 
 def main() -> None:

@@ -265,8 +265,8 @@ def ask(
         # sentences that show one may answer, and only their passages are evidence.
         cands = [c for c in cands if shape.form.search(c.text)]
         evidence_terms = analyze(shape.asked.sub(" ", query))
-        by_chunk = {c.hit.chunk.chunk_id: c.hit for c in cands}
-        evidence_hits = [h for h in hits if h.chunk.chunk_id in by_chunk]
+        shown_in = {c.hit.chunk.chunk_id for c in cands}
+        evidence_hits = [h for h in hits if h.chunk.chunk_id in shown_in]
     pointer = answering.missing_referent(question, cands, snap.documents)
     evidence = answering.support(
         evidence_terms,

@@ -604,8 +604,12 @@ def default_index_for(dataset: Dataset, settings: Settings) -> Path:
     return default_index_dir().parent / f"eval-{dataset.name}-{tag}"
 
 
-def _peak_rss_mb() -> float | None:
-    """Peak resident memory of this process in MB (Linux ``VmHWM``, else ``ru_maxrss``)."""
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MB.
+
+    Linux's per-process ``VmHWM`` comes first: ``ru_maxrss`` survives fork + exec, so a
+    child process would report its parent's peak. ``None`` where neither is available.
+    """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -778,7 +782,7 @@ def run(
             "build": build,
             "index_bytes": size,
             "index_path": None if fresh else str(index_path),
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
         },
         machine=machine_info(),
         details=details,

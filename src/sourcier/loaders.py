@@ -247,10 +247,11 @@ def _drop_date_label(text: str) -> str:
     The date stays the document's date (``find_date`` reads it first); without the
     label no quote starts with it. A label followed by nothing is left as it is.
     """
-    m = _LEADING_DATE_LABEL.match(text.lstrip())
+    stripped = text.lstrip()
+    m = _LEADING_DATE_LABEL.match(stripped)
     if not m:
         return text
-    rest = text.lstrip()[m.end() :]
+    rest = stripped[m.end() :]
     return rest if any(ch.isalnum() for ch in rest) else text
 
 
