@@ -1,7 +1,7 @@
 """Answer-sentence selection: containment vs citation precision, for a few selection rules.
 
-``sourcier.answer.select`` quotes the best-scoring sentence plus runners-up. This script
-replays it on the candidates ``sourcier.answer.candidates`` scores for the seed set and
+``sourcier.extractive.select`` quotes the best-scoring sentence plus runners-up. This script
+replays it on the candidates ``sourcier.sentences.candidates`` scores for the seed set and
 a PIAF dev sample, with:
 
 - ``max_sentences``: 2, 3 or 4 quoted sentences at most;
@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from sourcier import answer as answering
-from sourcier import build_index, load_index
+from sourcier import build_index, extractive, load_index
 from sourcier import metrics as m
+from sourcier import sentences as sentence_scoring
 from sourcier.evaluate import load_dataset
+from sourcier.question import parse_question
 from sourcier.retrieve import retrieve
 
 
@@ -46,7 +47,7 @@ def select(cands: list[Any], max_sentences: int, ratio: float, novelty: bool) ->
             continue
         if novelty and not (c.matched - covered) and c.dense <= best.dense:
             continue
-        if any(answering._near_duplicate(c.text, x.text) for x in chosen):
+        if any(extractive._near_duplicate(c.text, x.text) for x in chosen):
             continue
         chosen.append(c)
         covered |= c.matched
@@ -77,14 +78,16 @@ def main() -> None:
                 continue
             qv = idx.embedder.embed_queries([q.question])[0]
             hits = retrieve(idx, q.question, k=idx.settings.k, mode="hybrid", query_vector=qv)
-            data.append((q, answering.candidates(q.question, q.question, hits, snap, qv)))
+            data.append(
+                (q, sentence_scoring.candidates(parse_question(q.question), hits, snap, qv))
+            )
         for ms in (2, 3, 4):
             for novelty in (True, False):
                 for ratio in (0.85, 0.8, 0.7):
                     contains, precise, sentences, chars = [], [], [], []
                     for q, cands in data:
                         chosen = select(cands, ms, ratio, novelty)
-                        text, cites = answering.compose(chosen, language="fr")
+                        text, cites = extractive.compose(chosen, language="fr")
                         contains.append(m.contains_answer(text, q.answers))
                         precise += [ds.doc_key(c.source) in q.gold for c in cites]
                         sentences.append(len(chosen))

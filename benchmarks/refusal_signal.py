@@ -1,6 +1,6 @@
 """Prototype of a better refusal signal, compared with today's on the same questions.
 
-This script led to the current ``sourcier.answer.support`` (adopted on 2026-11-22);
+This script led to the current ``sourcier.refusal.support`` (adopted on 2026-11-22);
 "today" below now reports that adopted signal. Before it: ``max(lexical, dense)``, where
 ``lexical`` is the idf-weighted share of the question's terms found in one of the top-3
 hits (a term the corpus never uses weighs most) and ``dense`` maps the best question-
@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from sourcier import answer as answering
-from sourcier import build_index, load_index
+from sourcier import build_index, load_index, refusal, sentences
 from sourcier.evaluate import Dataset, load_dataset
 from sourcier.language import question_language
 from sourcier.lexical import analyze
+from sourcier.question import parse_question
 from sourcier.retrieve import Filters, retrieve
 
 LIGHT_VERBS = frozenset(
@@ -174,11 +174,11 @@ def signals(
         hits = retrieve(
             index, q.question, k=settings.k, mode="hybrid", filters=filters, query_vector=qv
         )
-        cands = answering.candidates(q.question, q.question, hits, snap, qv)
+        cands = sentences.candidates(parse_question(q.question), hits, snap, qv)
         sim = max((c.dense for c in cands), default=-1.0)
         doc_lang = snap.documents[hits[0].chunk.doc_id].language if hits else "fr"
         same = question_language(q.question) == doc_lang
-        today = answering.support(
+        today = refusal.support(
             analyze(q.question),
             hits,
             snap.bm25,
@@ -193,7 +193,7 @@ def signals(
             "no_candidate": not cands,
             "similarity": sim,
             "same_language": same,
-            "lexical_today": answering.support(
+            "lexical_today": refusal.support(
                 analyze(q.question),
                 hits,
                 snap.bm25,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sourcier import HASHING_MODEL, Settings, ask, build_index_from_records
-from sourcier.answer import _POINTER, asked_shape
+from sourcier.question import asked_shape
+from sourcier.sentences import POINTER
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -166,4 +167,4 @@ def test_a_pointer_is_refused_only_when_the_list_is_missing(tmp_path: Path, list
 )
 def test_pointers_are_told_from_ordinary_words(text: str, points: bool) -> None:
     # A false pointer would refuse questions the sentence answers.
-    assert bool(_POINTER.search(text)) is points
+    assert bool(POINTER.search(text)) is points

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import answer as answering
-from . import store
+from . import refusal, store, verify
+from .answer import Answerer, Draft
 from .errors import InputError
+from .extractive import ExtractiveAnswerer
 from .index import Index, ProgressCallback, update_index
-from .language import question_language
-from .lexical import analyze
 from .paths import bundled_corpus_files, default_index_dir
-from .retrieve import Filters, retrieve
+from .question import check_text, parse_question
+from .retrieve import Filters, SecondStage, retrieve
 from .settings import Settings
-from .types import Answer, BuildReport, Document, Hit
+from .types import Answer, BuildReport, Document, Hit, Notice, TextDelta
+
+Event = TextDelta | Notice | Answer
 
 log = logging.getLogger(__name__)
 
@@ -152,20 +154,6 @@ def _resolve(index: IndexLike) -> Index:
         return cached
 
 
-def _check_question(text: str, settings: Settings, what: str = "question") -> str:
-    if not isinstance(text, str):
-        raise InputError(f"the {what} must be text, not {type(text).__name__}")
-    stripped = text.strip()
-    if not stripped:
-        raise InputError(f"the {what} is empty")
-    if len(stripped) > settings.max_question_chars:
-        raise InputError(
-            f"the {what} is {len(stripped):,} characters long; the limit is "
-            f"{settings.max_question_chars:,}"
-        )
-    return stripped
-
-
 def search(
     query: str,
     *,
@@ -173,6 +161,7 @@ def search(
     k: int | None = None,
     mode: str | None = None,
     filters: Filters | Mapping[str, Any] | None = None,
+    second_stage: SecondStage | None = None,
 ) -> list[Hit]:
     """The best passages for ``query``.
 
@@ -182,17 +171,23 @@ def search(
         k: how many hits (default: the index settings' ``k``).
         mode: "hybrid" (default), "dense" or "bm25".
         filters: restrict to documents: ``{"doc_ids", "sources", "date_from", "date_to"}``.
+        second_stage: a scorer that re-orders the first-stage hits (see
+            :class:`~sourcier.retrieve.SecondStage`).
 
     Returns:
         Hits, best first.
     """
     idx = _resolve(index)
-    settings = idx.settings
-    query = _check_question(query, settings, "query")
+    query = check_text(query, max_chars=idx.settings.max_question_chars, what="query")
     if k is not None or mode is not None:
         idx = idx.configure(**_query_changes(k=k, mode=mode))
     return retrieve(
-        idx, query, k=idx.settings.k, mode=idx.settings.mode, filters=Filters.coerce(filters)
+        idx,
+        parse_question(query, max_chars=idx.settings.max_question_chars),
+        k=idx.settings.k,
+        mode=idx.settings.mode,
+        filters=Filters.coerce(filters),
+        second_stage=second_stage,
     )
 
 
@@ -211,6 +206,7 @@ def ask(
     history: Sequence[Any] | None = None,
     filters: Filters | Mapping[str, Any] | None = None,
     mode: str | None = None,
+    second_stage: SecondStage | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed documents, with citations, or refuse.
 
@@ -223,6 +219,7 @@ def ask(
             with the previous question.
         filters: restrict to documents: ``{"doc_ids", "sources", "date_from", "date_to"}``.
         mode: "hybrid" (default), "dense" or "bm25".
+        second_stage: a scorer that re-orders the first-stage hits.
 
     Returns:
         An Answer: text with ``[n]`` markers, citations with exact spans, the hits used,
@@ -231,71 +228,98 @@ def ask(
     Raises:
         InputError: empty or too long question, bad filters or history.
     """
+    answer: Answer | None = None
+    for event in ask_stream(
+        question,
+        index=index,
+        k=k,
+        history=history,
+        filters=filters,
+        mode=mode,
+        second_stage=second_stage,
+    ):
+        if isinstance(event, Answer):
+            answer = event
+    assert answer is not None
+    return answer
+
+
+def ask_stream(
+    question: str,
+    *,
+    index: IndexLike = None,
+    k: int | None = None,
+    history: Sequence[Any] | None = None,
+    filters: Filters | Mapping[str, Any] | None = None,
+    mode: str | None = None,
+    second_stage: SecondStage | None = None,
+) -> Iterator[Event]:
+    """:func:`ask`, as events: ``TextDelta`` pieces while a model writes (unverified),
+    ``Notice`` lines, then the final, verified ``Answer`` (always last, always once).
+
+    The arguments are those of :func:`ask`. The text of the deltas is what the model
+    wrote; the Answer's text is what survived verification, so a display must replace
+    the streamed text with it.
+    """
     t0 = time.perf_counter()
     idx = _resolve(index)
-    question = _check_question(question, idx.settings)
+    question_ = parse_question(question, history=history, max_chars=idx.settings.max_question_chars)
     if k is not None or mode is not None:
         idx = idx.configure(**_query_changes(k=k, mode=mode))
     settings = idx.settings
-    language = question_language(question)
-    turns = answering.normalise_history(history)
-    query = answering.retrieval_query(question, turns)
+    parsed_filters = Filters.coerce(filters)
+    answerer = _answerer(idx)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    qvec = idx.embedder.embed_queries([query])[0]
+    qvec = idx.embedder.embed_queries([question_.query])[0]
     timings["embed_query"] = (time.perf_counter() - t) * 1000.0
     hits = retrieve(
         idx,
-        query,
+        question_,
         k=settings.k,
         mode=settings.mode,
-        filters=Filters.coerce(filters),
+        filters=parsed_filters,
         timings=timings,
         query_vector=qvec,
+        second_stage=second_stage,
     )
     t = time.perf_counter()
     snap = idx.snapshot
-    cands = answering.candidates(question, query, hits, snap, qvec)
-    top_language = snap.documents[hits[0].chunk.doc_id].language if hits else language
-    evidence_terms = analyze(query)
-    evidence_hits: Sequence[Hit] = hits
-    shape = answering.asked_shape(question)
-    if shape is not None:
-        # A budget is answered by an amount, a phone number by a phone number: only
-        # sentences that show one may answer, and only their passages are evidence.
-        cands = [c for c in cands if shape.form.search(c.text)]
-        evidence_terms = analyze(shape.asked.sub(" ", query))
-        shown_in = {c.hit.chunk.chunk_id for c in cands}
-        evidence_hits = [h for h in hits if h.chunk.chunk_id in shown_in]
-    pointer = answering.missing_referent(question, cands, snap.documents)
-    evidence = answering.support(
-        evidence_terms,
-        evidence_hits,
-        snap.bm25,
-        best_sentence_similarity=max((c.dense for c in cands), default=-1.0),
-        same_language=language == top_language,
-        settings=settings,
-    )
-    refused = not cands or pointer is not None or evidence < settings.refusal_threshold
-    citations: tuple = ()
-    if refused:
-        text = answering.refusal_text(hits, language=language, shape=shape, pointer=pointer)
+    evidence = refusal.assess(question_, hits, snap, qvec, settings)
+    if evidence.refused:
+        draft = Draft(evidence.message, refused=True, mode=answerer.mode)
     else:
-        chosen = answering.select(cands, max_sentences=settings.max_answer_sentences)
-        chosen = answering.with_lists(chosen, snap.documents)
-        text, citations = answering.compose(chosen, language=language)
-        answering.verify(citations, snap.documents)
+        draft = Draft("")
+        for piece in answerer.stream(question_, hits, evidence, idx):
+            if isinstance(piece, Draft):
+                draft = piece
+            else:
+                yield TextDelta(piece)
+    verify.check_spans(draft.citations, snap.documents)
+    if draft.notice:
+        yield Notice(draft.notice)
+    timings.update(draft.timings_ms)
     timings["answer"] = (time.perf_counter() - t) * 1000.0
     timings["total"] = (time.perf_counter() - t0) * 1000.0
-    log.debug("ask %r: support %.3f, refused %s", question, evidence, refused)
-    return Answer(
-        question=question,
-        answer=text,
-        refused=refused,
-        language=language,
-        citations=citations,
+    log.debug("ask %r: support %.3f, refused %s", question_.text, evidence.support, draft.refused)
+    yield Answer(
+        question=question_.text,
+        answer=draft.text,
+        refused=draft.refused,
+        language=question_.language,
+        citations=draft.citations,
         hits=tuple(hits),
         timings_ms=timings,
-        retrieval_query=query,
-        support=evidence,
+        retrieval_query=question_.query,
+        support=evidence.support,
+        mode=draft.mode,
+        model=draft.model,
+        sentences=draft.sentences,
+        notice=draft.notice,
+        reason=evidence.reason if evidence.refused else ("model" if draft.refused else None),
+        usage=draft.usage,
     )
+
+
+def _answerer(index: Index) -> Answerer:
+    return ExtractiveAnswerer(max_sentences=index.settings.max_answer_sentences)

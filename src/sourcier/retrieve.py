@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .errors import InputError
+from .question import Question, parse_question
 from .types import Document, Hit
 
 if TYPE_CHECKING:
@@ -91,32 +92,75 @@ def _high(iso: str) -> str:
     return (iso + "-12-31")[:10] if len(iso) == 4 else (iso + "-31")[:10]
 
 
+class SecondStage(Protocol):
+    """A second-stage scorer: re-orders the fused first-stage hits.
+
+    ``depth`` first-stage hits are passed in, best first; the ones returned, best
+    first, are cut to ``k``. The same slot serves ``search()`` and ``ask()``.
+    """
+
+    depth: int
+
+    def rescore(self, question: Question, hits: list[Hit], index: Index) -> list[Hit]: ...
+
+
 def retrieve(
     index: Index,
-    query: str,
+    question: Question | str,
     *,
     k: int,
     mode: str,
     filters: Filters | None = None,
     timings: dict[str, float] | None = None,
     query_vector: np.ndarray | None = None,
+    second_stage: SecondStage | None = None,
 ) -> list[Hit]:
-    """The ``k`` best chunks for ``query``.
+    """The ``k`` best chunks for a question.
 
     Args:
         index: an open index.
-        query: the retrieval query.
+        question: the parsed question (its ``query`` is searched), or a plain query.
         k: how many hits.
         mode: "hybrid", "dense" or "bm25".
         filters: optional restriction to some documents.
         timings: if given, receives milliseconds per stage.
         query_vector: the query's embedding, if the caller has it already.
+        second_stage: re-orders the best ``second_stage.depth`` fused hits.
 
     Returns:
         Hits, best first, ranks from 1. ``Hit.scores`` holds the raw "dense" cosine and
         "bm25" score where the chunk was a candidate, and the "fused" score.
     """
-    timings = timings if timings is not None else {}
+    query = question if isinstance(question, str) else question.query
+    hits = _first_stage(
+        index,
+        query,
+        k=max(k, second_stage.depth) if second_stage is not None else k,
+        mode=mode,
+        filters=filters,
+        timings=timings if timings is not None else {},
+        query_vector=query_vector,
+    )
+    if second_stage is None or not hits:
+        return hits
+    parsed = parse_question(question) if isinstance(question, str) else question
+    t = time.perf_counter()
+    reordered = second_stage.rescore(parsed, hits, index)[:k]
+    if timings is not None:
+        timings["second_stage"] = _ms(t)
+    return [replace(h, rank=rank) for rank, h in enumerate(reordered, start=1)]
+
+
+def _first_stage(
+    index: Index,
+    query: str,
+    *,
+    k: int,
+    mode: str,
+    filters: Filters | None,
+    timings: dict[str, float],
+    query_vector: np.ndarray | None,
+) -> list[Hit]:
     settings = index.settings
     snap = index.snapshot
     n_total = len(snap.chunks)

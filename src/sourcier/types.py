@@ -93,12 +93,36 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer and whether a cited span supports it.
+
+    ``citations`` are the ``Citation.n`` numbers that back it. A generative sentence
+    the verifier could not support is kept here with ``supported=False`` and no
+    citations, and left out of ``Answer.answer``.
+    """
+
+    text: str
+    citations: tuple[int, ...] = ()
+    supported: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer with the evidence it was built from.
 
     ``answer`` holds the text with ``[n]`` markers that point into ``citations``.
     When ``refused`` is true the documents did not support an answer, and
-    ``hits`` are only the closest passages, offered as possibly useful.
+    ``hits`` are only the closest passages, offered as possibly useful, and ``reason``
+    says why (see :data:`sourcier.refusal.REASONS`).
+
+    ``mode`` is "extractive" (verbatim quotes, no language model) or "generative" (a
+    language model wrote it; ``model`` names it). ``sentences`` lists every sentence
+    with its citations and whether a cited span supports it. ``notice`` is a one-line
+    message about how the answer was made (a model that failed, an unverifiable reply
+    replaced by the extractive answer). ``usage`` counts language-model tokens.
     """
 
     question: str
@@ -110,19 +134,46 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     retrieval_query: str = ""
     support: float = 0.0
+    mode: str = "extractive"
+    model: str | None = None
+    sentences: tuple[AnswerSentence, ...] = ()
+    notice: str | None = None
+    reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.answer,
             "refused": self.refused,
+            "reason": self.reason,
             "language": self.language,
+            "mode": self.mode,
+            "model": self.model,
+            "notice": self.notice,
             "retrieval_query": self.retrieval_query,
             "support": round(float(self.support), 4),
+            "sentences": [s.to_dict() for s in self.sentences],
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+            "usage": dict(self.usage),
         }
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of answer text as it is written (streaming); not yet verified."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-line message about how the answer was made ("the model did not answer in
+    time; this is the extractive answer")."""
+
+    text: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""The evidence gate: whether the retrieved passages can answer, and if not, why.
+
+It runs before any answerer, so a refused question costs no language-model tokens.
+Every refusal carries a reason (``Evidence.reason``) and a message in the question's
+language that says it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .lexical import BM25Index, analyze
+from .sentences import POINTER, Candidate, candidates, list_follows
+from .types import Document, Hit
+
+if TYPE_CHECKING:
+    from .question import Question, Shape
+    from .settings import Settings
+    from .store import Snapshot
+
+MESSAGES = {
+    "fr": {
+        "refusal": "Les documents ne contiennent pas cette information.",
+        "maybe": "Passages peut-être utiles :",
+        "no_shape": "Aucun passage pertinent ne donne {shape}.",
+        "pointer": "{source} annonce « {phrase} », mais ce contenu ne figure pas dans le texte.",
+    },
+    "en": {
+        "refusal": "The documents do not contain this information.",
+        "maybe": "Possibly useful passages:",
+        "no_shape": "No relevant passage gives {shape}.",
+        "pointer": "{source} announces “{phrase}”, but that content is not in the text.",
+    },
+}
+
+# Why a question was refused.
+REASONS = ("no_evidence", "low_support", "shape", "pointer")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate found in the hits.
+
+    Attributes:
+        candidates: the sentences that may answer, best first (only those that show
+            the asked form when the question asks for one).
+        support: the refusal signal, 0..1 (see :func:`support`).
+        refused: the documents do not support an answer.
+        reason: one of ``REASONS`` when refused, else ``None``.
+        message: the refusal text (with its reason and the closest passages) when refused.
+        pointer: the sentence and phrase that point to missing content ("liste ci-dessous").
+    """
+
+    candidates: tuple[Candidate, ...]
+    support: float
+    refused: bool
+    reason: str | None = None
+    message: str = ""
+    pointer: tuple[Candidate, str] | None = None
+
+
+def assess(
+    question: Question,
+    hits: Sequence[Hit],
+    snapshot: Snapshot,
+    query_vector: np.ndarray,
+    settings: Settings,
+) -> Evidence:
+    """Score the hits' sentences and decide whether the documents can answer.
+
+    Refused when no sentence can answer; when a question asking for a form (a budget,
+    a phone number) finds no sentence that shows one; when the passage that would answer
+    points to content missing from the text; or when the support signal is below
+    ``settings.refusal_threshold``.
+    """
+    cands = candidates(question, hits, snapshot, query_vector)
+    top_language = snapshot.documents[hits[0].chunk.doc_id].language if hits else question.language
+    evidence_terms: Sequence[str] = question.query_terms
+    evidence_hits: Sequence[Hit] = hits
+    shape = question.shape
+    if shape is not None:
+        # A budget is answered by an amount, a phone number by a phone number: only
+        # sentences that show one may answer, and only their passages are evidence.
+        cands = [c for c in cands if shape.form.search(c.text)]
+        evidence_terms = analyze(shape.asked.sub(" ", question.query))
+        shown_in = {c.hit.chunk.chunk_id for c in cands}
+        evidence_hits = [h for h in hits if h.chunk.chunk_id in shown_in]
+    pointer = missing_referent(question, cands, snapshot.documents)
+    score = support(
+        evidence_terms,
+        evidence_hits,
+        snapshot.bm25,
+        best_sentence_similarity=max((c.dense for c in cands), default=-1.0),
+        same_language=question.language == top_language,
+        settings=settings,
+    )
+    reason: str | None = None
+    if not cands:
+        reason = "shape" if shape is not None else "no_evidence"
+    elif pointer is not None:
+        reason = "pointer"
+    elif score < settings.refusal_threshold:
+        reason = "shape" if shape is not None else "low_support"
+    if reason is None:
+        return Evidence(tuple(cands), score, False)
+    message = refusal_text(hits, language=question.language, shape=shape, pointer=pointer)
+    return Evidence(tuple(cands), score, True, reason, message, pointer)
+
+
+def missing_referent(
+    question: Question, cands: Sequence[Candidate], documents: Mapping[str, Document]
+) -> tuple[Candidate, str] | None:
+    """One of the five best candidates that points to content its document does not hold.
+
+    "Outre les projets retenus (liste ci-dessous), ..." tells nothing about the
+    projects when no list follows in the text (it was lost when the page was saved).
+    A question about them (its terms meet the few words before the pointer) is
+    refused rather than answered with the sentences around the missing list.
+    Questions asking how many or when are left alone: the count or date may be in
+    the pointing sentence itself.
+
+    Returns the candidate and the pointing phrase ("projets retenus (liste ci-dessous)").
+    """
+    if not cands or question.answer_type in ("how_many", "when"):
+        return None
+    terms = set(question.terms)
+    for c in cands[:5]:
+        for m in POINTER.finditer(c.text):
+            words = list(re.finditer(r"[\w'’-]+", c.text[: m.start()]))[-4:]
+            if not words or not set(analyze(" ".join(w.group() for w in words))) & terms:
+                continue
+            if list_follows(documents[c.hit.chunk.doc_id].text, c.end):
+                continue
+            phrase = c.text[words[0].start() : m.end()]
+            if phrase.count("(") > phrase.count(")") and c.text[m.end() : m.end() + 1] == ")":
+                phrase += ")"
+            return c, phrase
+    return None
+
+
+# Verbs that carry no evidence about the documents ("Que fait ...", "Que doit ...").
+_LIGHT_VERBS = (
+    "fait faits faite faites faire font fais faut falloir fallait doit doivent devoir devait "
+    "peut peuvent pouvoir pouvait va vont aller sert servent permet permettent "
+    "does do did make makes made can could"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _light_terms() -> frozenset[str]:
+    return frozenset(analyze(_LIGHT_VERBS))
+
+
+def _evidence_weights(question_terms: Sequence[str], bm25: BM25Index) -> dict[str, float]:
+    """idf per question term, keyed by the indexed term it stands for.
+
+    Light verbs are left out; an unseen term that is the same word stemmed otherwise
+    ("inscrire"/"inscription") counts as that indexed term; a term found nowhere
+    weighs most.
+    """
+    unseen = math.log(1.0 + (len(bm25) + 0.5) / 0.5)
+    light = _light_terms()
+    weights: dict[str, float] = {}
+    for term in dict.fromkeys(question_terms):
+        if term in light:
+            continue
+        idf = bm25.idf(term)
+        if idf <= 0:
+            related = bm25.related_term(term)
+            if related is not None:
+                term, idf = related, bm25.idf(related)
+        weights[term] = idf if idf > 0 else unseen
+    return weights
+
+
+def support(
+    question_terms: Sequence[str],
+    hits: Sequence[Hit],
+    bm25: BM25Index,
+    *,
+    best_sentence_similarity: float,
+    same_language: bool,
+    settings: Settings,
+) -> float:
+    """How well the evidence supports an answer (0..1): the refusal signal.
+
+    The larger of two signals:
+    - lexical: the idf-weighted share of the question's terms found in the title and
+      text of one of the top three hits (see ``_evidence_weights``);
+    - dense: the best question-sentence cosine mapped linearly to [0, 1] from
+      ``[dense_floor, dense_ceiling]`` when the question is in the language of the best
+      document, and from the lower ``[cross_dense_floor, cross_dense_ceiling]`` when it
+      is not (an English question about French text shares few words). In the same
+      language the band is high on purpose: e5 gives 0.81-0.91 to a sentence about the
+      right entity even when the attribute asked for ("le budget") is nowhere in it.
+    """
+    weights = _evidence_weights(question_terms, bm25)
+    total = sum(weights.values())
+    lexical = 0.0
+    if total > 0:
+        for hit in hits[:3]:
+            present = set(analyze(f"{hit.title}\n{hit.chunk.text}"))
+            lexical = max(lexical, sum(w for t, w in weights.items() if t in present) / total)
+    if same_language:
+        lo, hi = settings.dense_floor, settings.dense_ceiling
+    else:
+        lo, hi = settings.cross_dense_floor, settings.cross_dense_ceiling
+    dense = min(max((best_sentence_similarity - lo) / max(hi - lo, 1e-6), 0.0), 1.0)
+    return max(lexical, dense)
+
+
+def refusal_sentence(language: str) -> str:
+    """The fixed sentence that says the documents do not hold the answer."""
+    return MESSAGES.get(language, MESSAGES["fr"])["refusal"]
+
+
+def refusal_text(
+    hits: Sequence[Hit],
+    *,
+    language: str,
+    shape: Shape | None = None,
+    pointer: tuple[Candidate, str] | None = None,
+) -> str:
+    """The refusal, in the question's language, with its reason when there is one
+    (no passage shows the kind of answer asked for, or the passage that would answer
+    points to content missing from the text), and the closest passages."""
+    lang = language if language in MESSAGES else "fr"
+    words = MESSAGES[lang]
+    parts = [words["refusal"]]
+    if pointer is not None:
+        cand, phrase = pointer
+        parts.append(words["pointer"].format(source=cand.hit.chunk.label, phrase=phrase))
+    elif shape is not None:
+        parts.append(words["no_shape"].format(shape=shape.name[lang]))
+    if hits:
+        listed = "; ".join(dict.fromkeys(h.chunk.label for h in hits[:3]))
+        parts.append(f"{words['maybe']} {listed}.")
+    return " ".join(parts)
