@@ -6,7 +6,11 @@ QUESTION ?= Qui préside le pôle SCS ?
 # torch is pinned to the CPU build that installs quickly here; any other torch pulls GBs of CUDA.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo serve test test-fast browser-deps lint eval-full bench clean-index
+# llama.cpp is compiled for a generic x86-64 with AVX2: a -march=native build can use
+# instructions (AMX, AVX-512) a virtual machine advertises but faults on.
+LLAMA_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
+.PHONY: install install-llm demo serve test test-fast browser-deps lint eval-full bench clean-index
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -15,6 +19,17 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# The optional generative extras and the real model server the tests start (the first
+# build of llama-cpp-python takes about 10 minutes; pip caches the wheel).
+$(BIN)/.installed-llm: $(BIN)/.installed
+	@start=$$(date +%s); \
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install --disable-pip-version-check -q $(TORCH) \
+	  -e '.[test,llm,llm-server]' && \
+	echo "llm extras installed in $$(( $$(date +%s) - start )) s"
+	touch $@
+
+install-llm: $(BIN)/.installed-llm
 
 demo: install
 	$(BIN)/sourcier ask "$(QUESTION)"
@@ -31,7 +46,7 @@ browser-deps:
 	  else echo "warning: /usr/bin/chromium missing; browser tests will be skipped"; fi; \
 	fi
 
-test: install browser-deps
+test: install install-llm browser-deps
 	$(BIN)/ruff check src tests app benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -136,7 +136,9 @@ def test_escape_markdown_neutralises_html_and_markdown() -> None:
 
 def test_answer_markdown_keeps_markers_and_flags_refusals() -> None:
     ok = Answer(question="q", answer="Oui <b>vraiment</b> [1]", refused=False, language="fr")
-    assert answer_markdown(ok) == "Oui &lt;b&gt;vraiment&lt;/b&gt; \\[1\\]"
+    body, footer = answer_markdown(ok).split("\n\n")
+    assert body == "Oui &lt;b&gt;vraiment&lt;/b&gt; \\[1\\]"
+    assert footer == "_Réponse extractive : citations exactes_"
     no = Answer(question="q", answer="Rien.", refused=True, language="fr")
     assert answer_markdown(no).startswith("⚠️ Rien")
     assert "peut-être utiles" in answer_markdown(no)
@@ -168,7 +170,7 @@ def test_a_quote_that_looks_like_markup_stays_text() -> None:
         citations=(c,),
     )
     md = answer_markdown(answer)
-    assert md.endswith(" [\\[1\\]](#cite/ab12/3/44)")
+    assert md.split("\n\n")[0].endswith(" [\\[1\\]](#cite/ab12/3/44)")
     assert "\\[ceci\\]\\(http://x\\)" in md and "&lt;b&gt;" in md and "\\[2\\]" in md
 
 

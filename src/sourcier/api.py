@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import refusal, store, verify
 from .answer import Answerer, Draft
@@ -19,6 +19,9 @@ from .question import check_text, parse_question
 from .retrieve import Filters, SecondStage, retrieve
 from .settings import Settings
 from .types import Answer, BuildReport, Document, Hit, Notice, TextDelta
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 Event = TextDelta | Notice | Answer
 
@@ -206,6 +209,9 @@ def ask(
     history: Sequence[Any] | None = None,
     filters: Filters | Mapping[str, Any] | None = None,
     mode: str | None = None,
+    llm: BaseChatModel | str | None = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
     second_stage: SecondStage | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed documents, with citations, or refuse.
@@ -219,6 +225,14 @@ def ask(
             with the previous question.
         filters: restrict to documents: ``{"doc_ids", "sources", "date_from", "date_to"}``.
         mode: "hybrid" (default), "dense" or "bm25".
+        llm: ``None`` for the extractive answer (verbatim quotes, no model); a LangChain
+            chat model, or a ``"provider:model"`` string for
+            ``langchain.chat_models.init_chat_model`` ("openai:qwen2.5", "ollama:llama3"),
+            for a generative answer whose every sentence is verified against a span.
+        llm_base_url: the server of an ``llm`` string (an OpenAI-compatible
+            ``http://127.0.0.1:8080/v1``).
+        llm_timeout: seconds the model may take before the extractive answer is given
+            instead (default: the index settings' ``llm_timeout``, 60).
         second_stage: a scorer that re-orders the first-stage hits.
 
     Returns:
@@ -227,6 +241,7 @@ def ask(
 
     Raises:
         InputError: empty or too long question, bad filters or history.
+        ConfigError: ``llm`` names a provider whose package is not installed.
     """
     answer: Answer | None = None
     for event in ask_stream(
@@ -236,6 +251,9 @@ def ask(
         history=history,
         filters=filters,
         mode=mode,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        llm_timeout=llm_timeout,
         second_stage=second_stage,
     ):
         if isinstance(event, Answer):
@@ -252,6 +270,9 @@ def ask_stream(
     history: Sequence[Any] | None = None,
     filters: Filters | Mapping[str, Any] | None = None,
     mode: str | None = None,
+    llm: BaseChatModel | str | None = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
     second_stage: SecondStage | None = None,
 ) -> Iterator[Event]:
     """:func:`ask`, as events: ``TextDelta`` pieces while a model writes (unverified),
@@ -268,7 +289,7 @@ def ask_stream(
         idx = idx.configure(**_query_changes(k=k, mode=mode))
     settings = idx.settings
     parsed_filters = Filters.coerce(filters)
-    answerer = _answerer(idx)
+    answerer = _answerer(idx, llm, base_url=llm_base_url, timeout=llm_timeout)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     qvec = idx.embedder.embed_queries([question_.query])[0]
@@ -321,5 +342,25 @@ def ask_stream(
     )
 
 
-def _answerer(index: Index) -> Answerer:
-    return ExtractiveAnswerer(max_sentences=index.settings.max_answer_sentences)
+def _answerer(
+    index: Index,
+    llm: BaseChatModel | str | None,
+    *,
+    base_url: str | None,
+    timeout: float | None,
+) -> Answerer:
+    settings = index.settings
+    extractive = ExtractiveAnswerer(max_sentences=settings.max_answer_sentences)
+    if llm is None:
+        return extractive
+    from .generative import GenerativeAnswerer, resolve_llm
+
+    timeout = timeout or settings.llm_timeout
+    return GenerativeAnswerer(
+        resolve_llm(llm, base_url=base_url, timeout=timeout, max_tokens=settings.llm_answer_tokens),
+        fallback=extractive,
+        timeout=timeout,
+        context_tokens=settings.llm_context_tokens,
+        answer_tokens=settings.llm_answer_tokens,
+        support_threshold=settings.support_threshold,
+    )

@@ -14,6 +14,7 @@ import click
 
 from .errors import SourcierError
 from .evaluate import eval_cmd
+from .options import llm_options
 from .ui import serve_cmd
 
 INDEX_OPTION = click.option(
@@ -191,14 +192,40 @@ def _query(opts: dict[str, Any]) -> dict[str, Any]:
 @main.command("ask")
 @click.argument("question")
 @_query_options
-def ask_cmd(question: str, as_json: bool, **opts: Any) -> None:
+@llm_options
+def ask_cmd(
+    question: str,
+    as_json: bool,
+    llm: str | None,
+    llm_base_url: str | None,
+    llm_timeout: float | None,
+    **opts: Any,
+) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
-    from .api import ask
+    from .api import ask_stream
+    from .types import Answer, Notice, TextDelta
 
-    answer = ask(question, **_query(opts))
+    live = llm is not None and not as_json and sys.stdout.isatty()
+    answer: Answer | None = None
+    streamed = False
+    for event in ask_stream(
+        question, llm=llm, llm_base_url=llm_base_url, llm_timeout=llm_timeout, **_query(opts)
+    ):
+        if isinstance(event, TextDelta) and live:
+            click.secho(event.text, nl=False, dim=True)
+            streamed = True
+        elif isinstance(event, Notice):
+            click.secho(event.text, fg="yellow", err=True)
+        elif isinstance(event, Answer):
+            answer = event
+    assert answer is not None
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
+    if streamed:
+        # the streamed text was the raw reply; what follows is what survived verification
+        click.echo()
+        click.secho("Vérifié :" if answer.language == "fr" else "Verified:", bold=True)
     click.echo(_wrap(answer.answer))
     click.echo()
     if answer.refused:
@@ -215,6 +242,8 @@ def ask_cmd(question: str, as_json: bool, **opts: Any) -> None:
         title = _excerpt(c.title, 80)
         click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, chars {c.start}-{c.end}")
         click.echo(_wrap(c.quote, indent="    > "))
+    if answer.mode == "generative":
+        click.secho(f"({answer.model}, {answer.usage.get('output', 0)} tokens)", dim=True)
 
 
 @main.command("search")

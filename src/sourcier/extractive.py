@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .index import Index
     from .question import Question
     from .refusal import Evidence
+    from .store import Snapshot
 
 
 class ExtractiveAnswerer:
@@ -37,14 +38,12 @@ class ExtractiveAnswerer:
     def stream(
         self, question: Question, hits: Sequence[Hit], evidence: Evidence, index: Index
     ) -> Iterator[str | Draft]:
-        yield self.draft(question, evidence, index.snapshot.documents)
+        yield self.draft(question, evidence, index.snapshot)
 
-    def draft(
-        self, question: Question, evidence: Evidence, documents: Mapping[str, Document]
-    ) -> Draft:
+    def draft(self, question: Question, evidence: Evidence, snapshot: Snapshot) -> Draft:
         """The quotes for ``question`` from the gate's candidates."""
         chosen = select(evidence.candidates, max_sentences=self.max_sentences)
-        chosen = with_lists(chosen, documents)
+        chosen = with_lists(chosen, snapshot.documents)
         text, citations = compose(chosen, language=question.language)
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True) for c in citations)
         return Draft(text, citations, sentences, mode=self.mode)
@@ -106,9 +105,12 @@ def with_lists(chosen: Sequence[Candidate], documents: Mapping[str, Document]) -
     ]
 
 
-def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[Citation, ...]]:
-    """Answer text with ``[n]`` markers and the matching citations."""
-    lead = LEAD.get(language, LEAD["fr"])
+def compose(
+    chosen: Sequence[Candidate], *, language: str, lead: bool = True
+) -> tuple[str, tuple[Citation, ...]]:
+    """Answer text with ``[n]`` markers and the matching citations (after "Selon les
+    documents :" when ``lead``)."""
+    opening = LEAD.get(language, LEAD["fr"]) if lead else ""
     citations = []
     parts = []
     for n, c in enumerate(chosen, start=1):
@@ -126,4 +128,4 @@ def compose(chosen: Sequence[Candidate], *, language: str) -> tuple[str, tuple[C
             )
         )
         parts.append(marked(c.text, n))
-    return f"{lead} " + " ".join(parts), tuple(citations)
+    return " ".join([opening, *parts]).strip(), tuple(citations)

@@ -32,6 +32,14 @@ MONTHS = re.compile(
 )
 NAME = re.compile(r"\b[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:[ -][A-ZÀ-Ý][A-Za-zÀ-ÿ'’-]+)+|\b[A-ZÀ-Ý]{3,}\b")
 PLACE = re.compile(r"\b(à|au|en|in|at)\s+[A-ZÀ-Ý]")
+# Text that addresses a language model ("ignore previous instructions"): it is never
+# evidence, so neither answerer can be steered into quoting or repeating it.
+INSTRUCTION = re.compile(
+    r"\b(ignore[sz]?|disregard|oublie[sz]?)\b.{0,40}\b(instructions?|consignes?|prompt|r[èe]gles?)\b|"
+    r"\b(system prompt|prompt syst[èe]me|r[ée]ponds uniquement|answer only with|reply only with|"
+    r"you are now|tu es maintenant)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ def candidates(
             seen.add(key)
             text = doc.text[start:end]
             terms = set(analyze(text))
-            if len(terms) < 2:
+            if len(terms) < 2 or INSTRUCTION.search(text):
                 continue
             dense = float(snapshot.sentence_vectors[row] @ qvec)
             cov = coverage(weights, terms)

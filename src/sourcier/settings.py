@@ -46,6 +46,12 @@ class Settings:
         max_question_chars: longer questions are rejected.
         max_file_mb: larger files are skipped at ingestion.
         batch_size: embedding batch size.
+        llm_timeout: seconds a language model may take for a whole reply before the
+            extractive answer is given instead.
+        llm_context_tokens: the language model's context window; passages are cut to fit.
+        llm_answer_tokens: tokens kept for the model's reply (and its ``max_tokens``).
+        support_threshold: the least support (0..1) a cited span must give a generated
+            sentence for it to be kept.
     """
 
     model: str = DEFAULT_MODEL
@@ -69,6 +75,10 @@ class Settings:
     max_question_chars: int = 2000
     max_file_mb: float = 20.0
     batch_size: int = 32
+    llm_timeout: float = 60.0
+    llm_context_tokens: int = 4096
+    llm_answer_tokens: int = 256
+    support_threshold: float = 0.6
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 500:
@@ -96,6 +106,21 @@ class Settings:
             raise ConfigError(f"max_file_mb ({self.max_file_mb}) must be positive")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size ({self.batch_size}) must be positive")
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"llm_timeout ({self.llm_timeout}) must be positive")
+        if not 256 <= self.llm_context_tokens <= 1_000_000:
+            raise ConfigError(
+                f"llm_context_tokens ({self.llm_context_tokens}) must be between 256 and 1000000"
+            )
+        if not 16 <= self.llm_answer_tokens < self.llm_context_tokens:
+            raise ConfigError(
+                f"llm_answer_tokens ({self.llm_answer_tokens}) must be at least 16 and smaller "
+                f"than llm_context_tokens ({self.llm_context_tokens})"
+            )
+        if not 0.0 <= self.support_threshold <= 1.0:
+            raise ConfigError(
+                f"support_threshold ({self.support_threshold}) must be between 0 and 1"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import click
 
 from .errors import InputError, SourcierError
+from .options import llm_options
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -461,7 +462,8 @@ def _message(kind: str, text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat text for ``answer``: escaped; each ``[n]`` marker a link to its span.
+    """The chat text for ``answer``: escaped; each ``[n]`` marker a link to its span,
+    then one line that says how it was made (and the answerer's notice, if any).
 
     A marker links to ``#cite/<doc_id>/<start>/<end>``; the sources panel's script opens
     that span in the document viewer when it is clicked (older answers included).
@@ -472,7 +474,53 @@ def answer_markdown(answer: Answer) -> str:
             if answer.language == "fr"
             else "Possibly useful passages (« peut-être utile »): see the Sources panel."
         )
-        return f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
+        body = f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
+    elif answer.mode == "generative":
+        body = _linked_markers(answer)
+    else:
+        body = _linked_quotes(answer)
+    return body + "\n\n" + answer_footer(answer)
+
+
+def answer_footer(answer: Answer) -> str:
+    """ "Réponse extractive" / "Réponse générative (model), vérifiée phrase par phrase",
+    plus the notice, as one italic line (escaped)."""
+    fr = answer.language == "fr"
+    if answer.mode == "generative":
+        kept = sum(1 for s in answer.sentences if s.supported)
+        line = (
+            f"Réponse générative ({answer.model}), {kept} phrase(s) vérifiée(s) dans les sources"
+            if fr
+            else f"Generative answer ({answer.model}), {kept} sentence(s) verified in the sources"
+        )
+    else:
+        line = "Réponse extractive : citations exactes" if fr else "Extractive answer: exact quotes"
+    if answer.notice:
+        line += f" · ⚠️ {answer.notice}"
+    return f"_{escape_markdown(line)}_"
+
+
+def _cite_link(c: Any) -> str:
+    return f"[\\[{c.n}\\]](#cite/{c.doc_id}/{c.start}/{c.end})"
+
+
+def _linked_markers(answer: Answer) -> str:
+    """A generative answer: every ``[n]`` marker (they all point at citations) linked."""
+    by_n = {c.n: c for c in answer.citations}
+    parts, pos = [], 0
+    for m in re.finditer(r"\[(\d+)\]", answer.answer):
+        c = by_n.get(int(m.group(1)))
+        if c is None:
+            continue
+        parts.append(escape_markdown(answer.answer[pos : m.start()]))
+        parts.append(_cite_link(c))
+        pos = m.end()
+    parts.append(escape_markdown(answer.answer[pos:]))
+    return "".join(parts)
+
+
+def _linked_quotes(answer: Answer) -> str:
+    """An extractive answer: the marker after each quote linked."""
     from .answer import marked
 
     text, parts, pos = answer.answer, [], 0
@@ -483,7 +531,7 @@ def answer_markdown(answer: Answer) -> str:
             return escape_markdown(text)
         after_quote = at + len(c.quote)
         parts.append(escape_markdown(text[pos:after_quote]))
-        parts.append(f" [\\[{c.n}\\]](#cite/{c.doc_id}/{c.start}/{c.end})")
+        parts.append(" " + _cite_link(c))
         pos = at + len(quote)
     parts.append(escape_markdown(text[pos:]))
     return "".join(parts)
@@ -550,9 +598,25 @@ class Library:
     the index's own lock file across processes.
     """
 
-    def __init__(self, index_path: Path, upload_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        index_path: Path,
+        upload_dir: Path | None = None,
+        *,
+        llm: Any = None,
+        llm_base_url: str | None = None,
+        llm_timeout: float | None = None,
+    ) -> None:
         self.path = Path(index_path)
         self.upload_dir = Path(upload_dir) if upload_dir else self.path / "uploads"
+        self.llm: Any = None
+        self.llm_name: str | None = None
+        self.llm_timeout = llm_timeout
+        if llm is not None:
+            from .generative import model_name, resolve_llm
+
+            self.llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+            self.llm_name = model_name(self.llm)
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._model_lock = threading.Lock()
@@ -589,11 +653,46 @@ class Library:
         mode: str | None = None,
         history: Sequence[Any] | None = None,
         filters: dict[str, Any] | None = None,
+        generative: bool = True,
     ) -> Answer:
-        from .api import ask
+        """The final Answer of :meth:`ask_stream`."""
+        from .types import Answer as _Answer
+
+        answer = None
+        for event in self.ask_stream(
+            question, k=k, mode=mode, history=history, filters=filters, generative=generative
+        ):
+            if isinstance(event, _Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        history: Sequence[Any] | None = None,
+        filters: dict[str, Any] | None = None,
+        generative: bool = True,
+    ) -> Iterator[Any]:
+        """``api.ask_stream`` on the shared index, with the configured model when
+        ``generative`` (and one is configured)."""
+        from .api import ask_stream
 
         idx = self.warm() if mode != "bm25" else self.index()
-        return ask(question, index=idx, k=k, mode=mode, history=history, filters=filters)
+        llm = self.llm if generative else None
+        yield from ask_stream(
+            question,
+            index=idx,
+            k=k,
+            mode=mode,
+            history=history,
+            filters=filters,
+            llm=llm,
+            llm_timeout=self.llm_timeout,
+        )
 
     def add_uploads(
         self,
@@ -826,13 +925,24 @@ _JS_AFTER_OPEN = (
 )
 
 
-def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None) -> gr.Blocks:
+def build_app(
+    *,
+    index: str | Path | None = None,
+    upload_dir: Path | None = None,
+    llm: Any = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
+) -> gr.Blocks:
     """The sourcier chat app, ready to ``launch()``.
 
     Args:
         index: the index folder (``None``: the default index, built from the bundled
             corpus if it does not exist yet).
         upload_dir: where uploaded files are kept (default ``<index>/uploads``).
+        llm: a LangChain chat model or a ``provider:model`` string: answers are then
+            generative by default (a setting switches back to extractive quotes).
+        llm_base_url: the server of an ``llm`` string.
+        llm_timeout: seconds the model may take before the extractive answer is shown.
 
     Returns:
         A ``gr.Blocks`` with the queue configured; its ``launch()`` defaults to the upload
@@ -844,14 +954,24 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
     """
     import gradio as gr
 
-    library = Library(ensure_index(index), upload_dir)
+    library = Library(
+        ensure_index(index),
+        upload_dir,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        llm_timeout=llm_timeout,
+    )
     library.index()  # fail now, in one line, if the index cannot be opened
     allowed = _allowed_extensions()
 
     # ---- event handlers (thin: the work is in Library and the render_* functions) ----
 
-    def respond(question, chat, history, k, mode, doc_ids, date_from, date_to):
-        """Stream the answer into the chat; fill the sources panel; show it."""
+    def respond(question, chat, history, k, mode, doc_ids, date_from, date_to, answer_mode=None):
+        """Stream the answer into the chat; fill the sources panel; show it.
+
+        A model's reply is shown as it comes (marked as not yet verified); it is then
+        replaced by the verified answer, so no marker the verifier removed stays shown.
+        """
         chat = list(chat or [])
         history = list(history or [])
         keep = gr.update()
@@ -875,20 +995,35 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
         chat.append({"role": "user", "content": escape_markdown(question)})
         chat.append({"role": "assistant", "content": "_Recherche dans les documents…_"})
         yield out(box="")
+        from .types import Answer as _Answer
+        from .types import TextDelta
+
+        answer = None
+        written = ""
+        unverified = "_(en cours, pas encore vérifié)_ "
         try:
-            answer = library.ask(
+            for event in library.ask_stream(
                 question,
                 k=int(k) if k else None,
                 mode=mode or None,
                 history=history[-2 * MAX_HISTORY_TURNS :],
                 filters=parse_filters(doc_ids, date_from, date_to),
-            )
+                generative=answer_mode != "extractive",
+            ):
+                if isinstance(event, TextDelta):
+                    written += event.text
+                    content = unverified + escape_markdown(written) + " ▌"
+                    chat[-1] = {"role": "assistant", "content": content}
+                    yield out()
+                elif isinstance(event, _Answer):
+                    answer = event
         except SourcierError as err:
             chat[-1] = {"role": "assistant", "content": "⚠️ " + escape_markdown(_sentence(err))}
             yield out()
             return
+        assert answer is not None
         sources = render_sources(answer, library.index())
-        steps = stream_steps(answer.answer)
+        steps = [] if written else stream_steps(answer.answer)
         for prefix in steps[:-1]:
             chat[-1] = {"role": "assistant", "content": escape_markdown(prefix) + " ▌"}
             yield out()
@@ -973,16 +1108,28 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
         date_from: str | None = None,
         date_to: str | None = None,
         history: list[dict[str, str]] | None = None,
+        answer_mode: str | None = None,
     ) -> dict[str, Any]:
         """Answer a question from the indexed documents, with exact citations.
 
+        answer_mode: "extractive" for verbatim quotes; otherwise the server's language
+        model writes the answer when one is configured (every sentence verified).
+
         Returns the JSON form of a sourcier Answer: answer (text with [n] markers),
-        refused, language, citations (n, doc_id, title, source, chunk_id, quote, start,
-        end, date_iso), hits and timings_ms.
+        refused, mode, model, sentences (text, citations, supported), language,
+        citations (n, doc_id, title, source, chunk_id, quote, start, end, date_iso), hits
+        and timings_ms.
         """
         try:
             filters = parse_filters(doc_ids, date_from, date_to)
-            answer = library.ask(question, k=k, mode=mode, history=history, filters=filters)
+            answer = library.ask(
+                question,
+                k=k,
+                mode=mode,
+                history=history,
+                filters=filters,
+                generative=answer_mode != "extractive",
+            )
         except SourcierError as err:
             raise gr.Error(_sentence(err), print_exception=False) from None
         return answer.to_dict()
@@ -1086,6 +1233,25 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
                     mode = gr.Radio(
                         choices=list(MODES), value="hybrid", label="Recherche", elem_id="mode"
                     )
+                    answer_mode = gr.Radio(
+                        choices=[
+                            ("Extractive : citations exactes, sans modèle", "extractive"),
+                            (
+                                f"Générative : {library.llm_name or 'aucun modèle configuré'}",
+                                "generative",
+                            ),
+                        ],
+                        value="generative" if library.llm is not None else "extractive",
+                        interactive=library.llm is not None,
+                        label="Réponse",
+                        info=(
+                            "Chaque phrase du modèle est vérifiée dans un passage cité."
+                            if library.llm is not None
+                            else "Pour un modèle : sourcier serve --llm openai:MODELE "
+                            "--llm-base-url http://127.0.0.1:8080/v1"
+                        ),
+                        elem_id="answer-mode",
+                    )
                     only_docs = gr.Dropdown(
                         label="Limiter aux documents (vide : tous)",
                         choices=[],
@@ -1103,7 +1269,9 @@ def build_app(*, index: str | Path | None = None, upload_dir: Path | None = None
                         )
 
         # ---- wiring ----
-        chat_inputs = [question, chatbot, history, k, mode, only_docs, date_from, date_to]
+        chat_inputs = [
+            question, chatbot, history, k, mode, only_docs, date_from, date_to, answer_mode
+        ]  # fmt: skip
         chat_outputs = [chatbot, history, sources, question, tabs]
         for trigger in (question.submit, send.click):
             trigger(
@@ -1219,6 +1387,9 @@ def serve(
     open_browser: bool = False,
     upload_dir: Path | None = None,
     prevent_thread_lock: bool = False,
+    llm: Any = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
 ) -> Any:
     """Build the app and serve it (blocking unless ``prevent_thread_lock``).
 
@@ -1229,7 +1400,13 @@ def serve(
         IndexNotFoundError: ``index`` names a folder with no index.
     """
     target = ensure_index(index, announce=lambda m: print(m, file=sys.stderr, flush=True))
-    demo = build_app(index=target, upload_dir=upload_dir)
+    demo = build_app(
+        index=target,
+        upload_dir=upload_dir,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        llm_timeout=llm_timeout,
+    )
     library: Library = demo.sourcier_library  # type: ignore[attr-defined]
     threading.Thread(target=_warm_quietly, args=(library,), daemon=True).start()
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -1286,13 +1463,28 @@ def _warm_quietly(library: Library) -> None:
     help="Where uploaded files are kept (default: INDEX/uploads).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
+@llm_options
 def serve_cmd(
-    index_path: Path | None, host: str, port: int, upload_dir: Path | None, open_browser: bool
+    index_path: Path | None,
+    host: str,
+    port: int,
+    upload_dir: Path | None,
+    open_browser: bool,
+    llm: str | None,
+    llm_base_url: str | None,
+    llm_timeout: float | None,
 ) -> None:
     """Start the chat UI (Gradio) on http://HOST:PORT."""
     try:
         serve(
-            index=index_path, host=host, port=port, upload_dir=upload_dir, open_browser=open_browser
+            index=index_path,
+            host=host,
+            port=port,
+            upload_dir=upload_dir,
+            open_browser=open_browser,
+            llm=llm,
+            llm_base_url=llm_base_url,
+            llm_timeout=llm_timeout,
         )
     except SourcierError as err:
         raise click.ClickException(str(err)) from None

@@ -1,0 +1,42 @@
+"""Command-line options shared by ``sourcier ask`` and ``sourcier serve``.
+
+Environment variables are read here, at the command-line edge, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+LLM_OPTIONS = [
+    click.option(
+        "--llm",
+        envvar="SOURCIER_LLM",
+        default=None,
+        help="Write the answer with a chat model, every sentence verified: provider:model, "
+        "e.g. openai:qwen2.5 (with --llm-base-url for llama.cpp, vLLM, LM Studio) or "
+        "ollama:llama3 (env SOURCIER_LLM). Default: extractive quotes, no model.",
+    ),
+    click.option(
+        "--llm-base-url",
+        envvar="SOURCIER_LLM_BASE_URL",
+        default=None,
+        help="The model server, e.g. http://127.0.0.1:8080/v1 (env SOURCIER_LLM_BASE_URL). "
+        "API keys come from the provider's usual variable (OPENAI_API_KEY ...).",
+    ),
+    click.option(
+        "--llm-timeout",
+        type=click.FloatRange(min=0.1),
+        envvar="SOURCIER_LLM_TIMEOUT",
+        default=None,
+        help="Seconds the model may take before the extractive answer is shown (default 60).",
+    ),
+]
+
+
+def llm_options(f: Any) -> Any:
+    """Add ``--llm``, ``--llm-base-url`` and ``--llm-timeout`` to a command."""
+    for option in reversed(LLM_OPTIONS):
+        f = option(f)
+    return f
