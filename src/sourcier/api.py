@@ -350,7 +350,9 @@ def _answerer(
     timeout: float | None,
 ) -> Answerer:
     settings = index.settings
-    extractive = ExtractiveAnswerer(max_sentences=settings.max_answer_sentences)
+    extractive = ExtractiveAnswerer(
+        max_sentences=settings.max_answer_sentences, style=settings.answer_style
+    )
     if llm is None:
         return extractive
     from .generative import GenerativeAnswerer, resolve_llm

@@ -11,9 +11,10 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from . import concise
 from .answer import LEAD, Draft, marked
 from .lexical import analyze
-from .sentences import POINTER, Candidate, list_end
+from .sentences import POINTER, Candidate, idf_weights, list_end
 from .types import AnswerSentence, Citation, Document, Hit
 
 if TYPE_CHECKING:
@@ -23,17 +24,24 @@ if TYPE_CHECKING:
     from .store import Snapshot
 
 
+STYLES = ("concise", "sentences")
+
+
 class ExtractiveAnswerer:
-    """The default answerer: the best sentence and close runners-up, quoted verbatim.
+    """The default answerer: verbatim quotes, no language model.
 
     Args:
-        max_sentences: at most this many quotes.
+        max_sentences: at most this many quotes ("sentences" style).
+        style: "concise" (the shortest stretch that answers: a clause, a standalone
+            line, a list; see :mod:`sourcier.concise`) or "sentences" (the best
+            sentence and close runners-up, whole, after "Selon les documents :").
     """
 
     mode = "extractive"
 
-    def __init__(self, *, max_sentences: int = 3) -> None:
+    def __init__(self, *, max_sentences: int = 3, style: str = "sentences") -> None:
         self.max_sentences = max_sentences
+        self.style = style
 
     def stream(
         self, question: Question, hits: Sequence[Hit], evidence: Evidence, index: Index
@@ -42,11 +50,34 @@ class ExtractiveAnswerer:
 
     def draft(self, question: Question, evidence: Evidence, snapshot: Snapshot) -> Draft:
         """The quotes for ``question`` from the gate's candidates."""
-        chosen = select(evidence.candidates, max_sentences=self.max_sentences)
-        chosen = with_lists(chosen, snapshot.documents)
-        text, citations = compose(chosen, language=question.language)
+        documents = snapshot.documents
+        if self.style == "sentences" or not evidence.candidates:
+            chosen = select(evidence.candidates, max_sentences=self.max_sentences)
+            chosen = with_lists(chosen, documents)
+            text, citations = compose(chosen, language=question.language)
+        else:
+            chosen = concise_choice(question, evidence.candidates, snapshot)
+            text, citations = compose(chosen, language=question.language, lead=False)
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True) for c in citations)
         return Draft(text, citations, sentences, mode=self.mode)
+
+
+def concise_choice(
+    question: Question, cands: Sequence[Candidate], snapshot: Snapshot
+) -> list[Candidate]:
+    """The stretch that answers: a standalone line that shows the asked thing, or the
+    best sentence (a runner-up that shows it, when the best does not) cut to the
+    clauses that hold it, with the list it announces."""
+    documents = snapshot.documents
+    usable = concise.usable(question, cands, documents)
+    best = concise.prefer_typed(question, usable)
+    for anchor in [best, *(c for c in usable[:5] if c is not best)]:
+        text = documents[anchor.hit.chunk.doc_id].text
+        lines = concise.standalone_lines(anchor, question, text)
+        if lines:
+            return [dataclasses.replace(anchor, start=s, end=e, text=text[s:e]) for s, e in lines]
+    weights = idf_weights(question.terms, snapshot.bm25)
+    return with_lists([concise.trim(best, question, weights)], documents)
 
 
 def _near_duplicate(a: str, b: str) -> bool:

@@ -36,7 +36,7 @@ HOW_MANY = re.compile(
 )
 WHEN = re.compile(
     r"\b(quand|when|what year|what date|quelle date|quelle année|en quelle année|à quelle date|"
-    r"depuis quand|what day)\b",
+    r"depuis quand|what day|quelles? (?:sont|est) (?:les|la) dates?|what (?:are the )?dates?)\b",
     re.I,
 )
 WHERE = re.compile(r"\b(où|where|dans quel(le)? (ville|pays|région|lieu))\b", re.I)

@@ -36,7 +36,12 @@ class Settings:
         rrf_k: the constant of reciprocal rank fusion.
         candidates: how many hits each retriever contributes before fusion.
         k: hits returned by search / considered by ask.
-        max_answer_sentences: at most this many quoted sentences in an answer.
+        max_answer_sentences: at most this many quoted sentences in an answer ("sentences"
+            answer style).
+        answer_style: "sentences" (the best sentences, whole, after "Selon les
+            documents :") or "concise" (the shortest verbatim stretch that answers: a
+            clause, a standalone line, a list; see ``sourcier.concise``; shorter, but it
+            loses answers: measured in the README).
         refusal_threshold: answers whose evidence scores below this are refused.
         dense_floor / dense_ceiling: the question-sentence cosines mapped to 0 and 1 in
             the dense part of the evidence score when question and document share a
@@ -67,6 +72,7 @@ class Settings:
     candidates: int = 100
     k: int = 5
     max_answer_sentences: int = 3
+    answer_style: str = "sentences"
     refusal_threshold: float = 0.45
     dense_floor: float = 0.86
     dense_ceiling: float = 0.90
@@ -101,6 +107,10 @@ class Settings:
         if not 1 <= self.max_answer_sentences <= 10:
             raise ConfigError(
                 f"max_answer_sentences ({self.max_answer_sentences}) must be between 1 and 10"
+            )
+        if self.answer_style not in ("concise", "sentences"):
+            raise ConfigError(
+                f"answer_style ({self.answer_style!r}) must be one of concise, sentences"
             )
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb ({self.max_file_mb}) must be positive")
