@@ -31,17 +31,23 @@ MESSAGES = {
         "maybe": "Passages peut-être utiles :",
         "no_shape": "Aucun passage pertinent ne donne {shape}.",
         "pointer": "{source} annonce « {phrase} », mais ce contenu ne figure pas dans le texte.",
+        "premise": "Aucun des passages trouvés ne mentionne « {missing} ».",
+        "follow_up": "La question renvoie à un échange précédent qui n’existe pas : "
+        "posez-la en entier.",
     },
     "en": {
         "refusal": "The documents do not contain this information.",
         "maybe": "Possibly useful passages:",
         "no_shape": "No relevant passage gives {shape}.",
         "pointer": "{source} announces “{phrase}”, but that content is not in the text.",
+        "premise": "None of the passages found mentions “{missing}”.",
+        "follow_up": "The question refers to an earlier exchange that does not exist: "
+        "ask it in full.",
     },
 }
 
 # Why a question was refused.
-REASONS = ("no_evidence", "low_support", "shape", "pointer")
+REASONS = ("no_evidence", "low_support", "shape", "pointer", "premise", "follow_up")
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,12 @@ def assess(
         settings=settings,
     )
     reason: str | None = None
-    if not cands:
+    missing = premise_gap(question, hits, snapshot.documents)
+    if question.unresolved_follow_up:
+        reason = "follow_up"
+    elif missing is not None:
+        reason = "premise"
+    elif not cands:
         reason = "shape" if shape is not None else "no_evidence"
     elif pointer is not None:
         reason = "pointer"
@@ -110,8 +121,250 @@ def assess(
         reason = "shape" if shape is not None else "low_support"
     if reason is None:
         return Evidence(tuple(cands), score, False)
-    message = refusal_text(hits, language=question.language, shape=shape, pointer=pointer)
+    message = refusal_text(
+        hits,
+        language=question.language,
+        shape=shape,
+        pointer=pointer,
+        missing=missing,
+        follow_up=reason == "follow_up",
+    )
     return Evidence(tuple(cands), score, True, reason, message, pointer)
+
+
+# capitalised words that are not constraints on the documents: question words,
+# function words, days and months, demonyms
+_NOT_CONSTRAINTS = frozenset(  # noqa: SIM905 - a word list reads better as text
+    [
+        "qui",
+        "que",
+        "quoi",
+        "quel",
+        "quelle",
+        "quels",
+        "quelles",
+        "combien",
+        "comment",
+        "pourquoi",
+        "quand",
+        "ou",
+        "où",
+        "lequel",
+        "laquelle",
+        "lesquels",
+        "lesquelles",
+        "est-ce",
+        "et",
+        "mais",
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "du",
+        "de",
+        "en",
+        "au",
+        "aux",
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "the",
+        "a",
+        "an",
+        "and",
+        "but",
+        "in",
+        "on",
+        "at",
+        "of",
+        "for",
+        "to",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "according",
+        "selon",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "lundi",
+        "mardi",
+        "mercredi",
+        "jeudi",
+        "vendredi",
+        "samedi",
+        "dimanche",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "french",
+        "english",
+        "british",
+        "european",
+        "finnish",
+        "german",
+        "italian",
+        "spanish",
+        "american",
+        "mediterranean",
+        "marseilles",
+    ]
+)
+_ELIDED = re.compile(r"^(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu)['’]", re.I)
+_ORDINAL = re.compile(r"\d+(?:e|er|re|ere|eme|ieme|th|st|nd|rd)")
+_TOKEN = re.compile(r"[\wÀ-ÿ][\wÀ-ÿ'’&.-]*")
+_YEAR_OR_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[ \u00a0\u202f.,]\d{3})*(?![\w])")
+
+
+def _fold(text: str) -> str:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def constraints(question: Question) -> list[str]:
+    """The specific things a question takes for granted: proper names (runs of
+    capitalised words after the first word, words in capitals, words with digits)
+    and numbers and years."""
+    found: list[str] = []
+    run: list[str] = []
+    tokens = list(_TOKEN.finditer(question.text))
+    for i, m in enumerate(tokens):
+        word = _ELIDED.sub("", m.group()).rstrip(".'’").removesuffix("'s").removesuffix("’s")
+        if not word:
+            continue
+        folded = _fold(word)
+        if _ORDINAL.fullmatch(folded):
+            if run:  # "le 7ème Forum": an ordinal is neither a name nor a count
+                found.append(" ".join(run))
+                run = []
+            continue
+        is_name = (
+            len(word) > 1
+            and folded not in _NOT_CONSTRAINTS
+            and (
+                (word[0].isupper() and i > 0)
+                or (word.isupper() and len(word) >= 2 and word.isalpha())
+                or (any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word))
+            )
+        )
+        if is_name:
+            run.append(word)
+            continue
+        if run:
+            found.append(" ".join(run))
+            run = []
+    if run:
+        found.append(" ".join(run))
+    for m in _YEAR_OR_NUMBER.finditer(question.text):
+        before = question.text[max(0, m.start() - 8) : m.start()].lower()
+        after = question.text[m.end() : m.end() + 1]
+        if len(m.group()) <= 2 and (before.endswith(("années ", "the ")) or after == "s"):
+            continue  # a decade ("les années 80", "the 80s") is written 1980 as often
+        found.append(m.group())
+    return found
+
+
+def premise_gap(
+    question: Question, hits: Sequence[Hit], documents: Mapping[str, Document]
+) -> str | None:
+    """A name or number the question takes for granted that the documents found do not
+    hold together.
+
+    "Les acteurs marseillais se rendent-ils à Stockholm ?" finds the Helsinki release,
+    which never says Stockholm: answering from it would be the confident hallucination
+    the refusal exists to prevent. The constraints must hold in one retrieved document
+    (Lévi-Strauss and Montréal both, not each in its own article). A name counts as
+    present when one of its words (longer than two letters) is in that document, so
+    "the Sophia Antipolis Foundation" meets "Fondation Sophia Antipolis"; numbers must
+    be there as written (spaces in digit groups ignored).
+
+    Returns:
+        The first constraint missing from the document that holds the most of them,
+        or ``None`` when one document holds them all.
+    """
+    items = constraints(question)
+    if not hits or not items:
+        return None
+    best: list[str] | None = None
+    for doc_id in dict.fromkeys(h.chunk.doc_id for h in hits):
+        doc = documents[doc_id]
+        missing = _missing(items, f"{doc.title}\n{doc.text}")
+        if not missing:
+            return None
+        if best is None or len(missing) < len(best):
+            best = missing
+    return best[0] if best else None
+
+
+def _missing(items: Sequence[str], text: str) -> list[str]:
+    folded = _fold(text)
+    digits = re.sub(r"(?<=\d)[ \u00a0\u202f](?=\d{3}\b)", "", text)
+    words = set(re.findall(r"[\w-]+", folded))
+    out = []
+    for item in items:
+        if item[0].isdigit():
+            plain = re.sub(r"[ \u00a0\u202f]", "", item)
+            if not re.search(rf"(?<![\d.,]){re.escape(plain)}(?![\d])", digits):
+                out.append(item)
+            continue
+        parts = [_fold(p) for p in re.split(r"[\s'’-]+", item) if len(p) > 2 or p.isupper()]
+        if parts and not any(_present(p, words, folded) for p in parts):
+            out.append(item)
+    return out
+
+
+def _present(part: str, words: set[str], folded: str) -> bool:
+    """Whether a name's word is in the text, allowing a misspelling of a long word
+    ("Strutthof" for Struthof, "Maharashi" for Maharishi) or a plural."""
+    if part in words or (len(part) > 3 and part in folded):
+        return True
+    if len(part) < 6 or any(ch.isdigit() for ch in part):
+        return False
+    import difflib
+
+    stem = part[: len(part) - 2]
+    return any(w.startswith(stem) for w in words) or bool(
+        difflib.get_close_matches(part, words, n=1, cutoff=0.85)
+    )
 
 
 def missing_referent(
@@ -227,14 +480,21 @@ def refusal_text(
     language: str,
     shape: Shape | None = None,
     pointer: tuple[Candidate, str] | None = None,
+    missing: str | None = None,
+    follow_up: bool = False,
 ) -> str:
     """The refusal, in the question's language, with its reason when there is one
-    (no passage shows the kind of answer asked for, or the passage that would answer
+    (a follow-up with nothing to follow, a name or number no document found holds, no
+    passage shows the kind of answer asked for, or the passage that would answer
     points to content missing from the text), and the closest passages."""
     lang = language if language in MESSAGES else "fr"
     words = MESSAGES[lang]
     parts = [words["refusal"]]
-    if pointer is not None:
+    if follow_up:
+        parts.append(words["follow_up"])
+    elif missing is not None:
+        parts.append(words["premise"].format(missing=missing))
+    elif pointer is not None:
         cand, phrase = pointer
         parts.append(words["pointer"].format(source=cand.hit.chunk.label, phrase=phrase))
     elif shape is not None:
