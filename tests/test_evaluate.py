@@ -387,3 +387,32 @@ def test_regressions_compare_with_a_tolerance() -> None:
     assert any("false_refusal_rate" in p for p in problems)
     assert any("quotes_exact" in p for p in problems)
     assert regressions({}, recorded, {"default": 0.02})  # missing figures fail too
+
+
+def test_run_with_an_llm_reports_generation_beside_extraction(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    # one true sentence and one invented one, for every question the gate lets through
+    reply = "Helsinki est la capitale de la Finlande [1]. Elle compte 9 millions d'habitants [1]."
+    report = run(
+        tiny_dataset,
+        settings=Settings(model=HASHING_MODEL),
+        index=tmp_path / "idx",
+        show_progress=False,
+        methods=("hybrid",),
+        llm=FakeListChatModel(responses=[reply]),
+    )
+    g = report.generative
+    assert g is not None and g["questions"] == report.answers["questions"] == 4
+    gen = g["generation"]
+    assert gen["model_calls"] >= 1
+    # the invented sentence is cited but never verified: precision and recall below 1
+    assert 0 < gen["citation_recall"] < 1 and 0 < gen["citation_precision"] < 1
+    assert g["quote_mismatches"] == 0
+    text = report.to_text()
+    assert "Generative answers (FakeListChatModel)" in text
+    assert "sentence citation precision (ALCE)" in text
+    row = next(d for d in report.details if d["id"] == "q1")
+    assert row["generative"]["verified_sentences"] <= row["generative"]["sentences"]

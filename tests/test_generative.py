@@ -65,6 +65,7 @@ def test_good_reply_is_kept_with_exact_supporting_spans(shared_hashing_index: Pa
             "text": "Le pôle SCS est présidé par Jean-Pierre Henry.",
             "citations": [1],
             "supported": True,
+            "cited": True,
         }
     ]
 
@@ -75,6 +76,7 @@ def test_ids_that_name_no_passage_are_dropped(shared_hashing_index: Path) -> Non
     )
     assert "[7]" not in answer.answer
     assert answer.mode == "generative"
+    assert answer.sentences[0].cited is False  # its only marker named no passage
     assert [c.n for c in answer.citations] == [1]
     _exact(answer, shared_hashing_index)
 

@@ -613,3 +613,34 @@ def test_serve_command_reports_a_missing_index_in_one_line(tmp_path: Path) -> No
     assert out.exit_code == 1
     assert out.output.startswith("Error: no index at")
     assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+
+
+# ----- generative mode -----------------------------------------------------------------------
+
+
+def test_library_streams_a_model_reply_then_the_verified_answer(
+    shared_hashing_index: Path,
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from sourcier.types import TextDelta
+    from sourcier.ui import Library
+
+    reply = "Le pôle SCS est présidé par Jean-Pierre Henry [1]. Il a 500 salariés [2]."
+    library = Library(shared_hashing_index, llm=FakeListChatModel(responses=[reply]))
+    assert library.llm_name == "FakeListChatModel"
+    events = list(library.ask_stream("Qui préside le pôle SCS ?"))
+    assert any(isinstance(e, TextDelta) for e in events)
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.mode == "generative"
+    md = answer_markdown(answer)
+    body, footer = md.split("\n\n")
+    assert "500" not in body and "[\\[2\\]]" not in body  # the removed sentence is gone
+    links = re.findall(r"\(#cite/([0-9a-f]+)/(\d+)/(\d+)\)", body)
+    assert len(links) == len(answer.citations) == 1
+    idx = load_index(shared_hashing_index)
+    doc_id, start, end = links[0]
+    assert idx.document(doc_id).text[int(start) : int(end)] == answer.citations[0].quote
+    assert "Réponse générative \\(FakeListChatModel\\)" in footer and "⚠️" in footer
+    plain = library.ask("Qui préside le pôle SCS ?", generative=False)
+    assert plain.mode == "extractive" and plain.model is None

@@ -52,6 +52,7 @@ import click
 
 from . import metrics
 from .errors import InputError
+from .options import llm_options
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -448,6 +449,9 @@ def evaluate_answers(
     dataset: Dataset,
     *,
     show_progress: bool | None = None,
+    llm: Any = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]], list[dict[str, Any]]]:
     """Ask every question with ``ask()`` and score the answers.
 
@@ -457,6 +461,9 @@ def evaluate_answers(
         index: an open :class:`~sourcier.index.Index` (its query settings are used).
         dataset: the questions.
         show_progress: a progress bar on stderr (``None``: when stderr is a terminal).
+        llm / llm_base_url / llm_timeout: a chat model for generative answers (see
+            :func:`~sourcier.api.ask`); the summary then also has the generation figures
+            (see :func:`summarise_generation`).
 
     Returns:
         ``(summary, timings, details)``: the answer metrics; per-stage latency samples
@@ -474,12 +481,17 @@ def evaluate_answers(
             texts[doc_id] = index.document(doc_id).text
         return texts[doc_id]
 
+    if llm is not None:
+        from .generative import resolve_llm
+
+        llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+    options = {"llm": llm, "llm_timeout": llm_timeout}
     if queries:
-        ask(queries[0].question, index=index)  # warm-up: model weights, caches
-    bar = _bar(len(queries), "Answers", show_progress)
+        ask(queries[0].question, index=index, **options)  # warm-up: weights, caches
+    bar = _bar(len(queries), "Answers" if llm is None else "Generative answers", show_progress)
     try:
         for q in queries:
-            a = ask(q.question, index=index)
+            a = ask(q.question, index=index, **options)
             for stage in STAGES:
                 if stage in a.timings_ms:
                     timings[stage].append(float(a.timings_ms[stage]))
@@ -506,12 +518,27 @@ def evaluate_answers(
                     "quote_mismatches": sum(1 for c in cites if not c["exact"]),
                     "answer": a.answer,
                     "language": a.language,
+                    "mode": a.mode,
+                    "model": a.model,
+                    "notice": a.notice,
+                    "sentences": len(a.sentences),
+                    "cited_sentences": sum(1 for s in a.sentences if s.cited),
+                    "verified_sentences": sum(1 for s in a.sentences if s.supported),
+                    "verified_cited": sum(1 for s in a.sentences if s.supported and s.cited),
+                    "first_token_ms": a.timings_ms.get("llm_first_token"),
+                    "llm_ms": a.timings_ms.get("llm_total"),
+                    "verify_ms": a.timings_ms.get("verify"),
+                    "total_ms": a.timings_ms.get("total"),
+                    "output_tokens": a.usage.get("output"),
                 }
             )
             bar.update(1)
     finally:
         bar.close()
-    return summarise_answers(details), timings, details
+    summary = summarise_answers(details)
+    if llm is not None:
+        summary["generation"] = summarise_generation(details)
+    return summary, timings, details
 
 
 def summarise_answers(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -546,6 +573,47 @@ def summarise_answers(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def summarise_generation(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Figures of generative answers, after ALCE (Gao et al., 2023), per sentence.
+
+    - citation precision: verified sentences among those the model cited;
+    - citation recall: sentences with a verified citation among all the model wrote;
+    - generative / fallback: answers kept as generative, and answers that fell back to
+      the extractive one (a fault, or nothing verifiable);
+    - latencies (time to first token, the whole reply, the verifier) and output tokens.
+    """
+    ran = [d for d in details if d.get("llm_ms") is not None or d.get("notice")]
+    cited = sum(d["cited_sentences"] for d in ran if d["mode"] == "generative" or d["notice"])
+    gen = [d for d in details if d["mode"] == "generative" and not d["refused"]]
+    written = [d for d in ran if d["mode"] == "generative" or d["notice"]]
+    all_sentences = sum(d["sentences"] for d in written)
+    verified = sum(d["verified_sentences"] for d in gen)
+    verified_cited = sum(d["verified_cited"] for d in gen)
+
+    def p50(key: str) -> float | None:
+        values = [float(d[key]) for d in details if d.get(key) is not None]
+        return metrics.percentile(values, 50) if values else None
+
+    tokens = [d["output_tokens"] for d in details if d.get("output_tokens")]
+    return {
+        "model_calls": len(ran),
+        "generative": len(gen),
+        "fallbacks": sum(1 for d in details if d["mode"] == "extractive" and d["notice"]),
+        "model_refusals": sum(
+            1
+            for d in details
+            if d["mode"] == "generative" and d["refused"] and d.get("llm_ms") is not None
+        ),
+        "citation_precision": verified_cited / cited if cited else float("nan"),
+        "citation_recall": verified / all_sentences if all_sentences else float("nan"),
+        "first_token_ms_p50": p50("first_token_ms"),
+        "llm_ms_p50": p50("llm_ms"),
+        "verify_ms_p50": p50("verify_ms"),
+        "total_ms_p50": p50("total_ms"),
+        "output_tokens_mean": sum(tokens) / len(tokens) if tokens else None,
+    }
+
+
 @dataclass
 class Report:
     """What one evaluation run measured; ``to_dict()`` is the ``--json`` output."""
@@ -557,6 +625,7 @@ class Report:
     speed: dict[str, Any]
     machine: dict[str, Any]
     details: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    generative: dict[str, Any] | None = None
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -564,6 +633,7 @@ class Report:
             "settings": self.settings,
             "retrieval": self.retrieval,
             "answers": self.answers,
+            "generative": self.generative,
             "speed": self.speed,
             "machine": self.machine,
         }
@@ -689,6 +759,9 @@ def run(
     fresh: bool = False,
     max_k: int = 20,
     show_progress: bool | None = None,
+    llm: Any = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
 ) -> Report:
     """Index a data set (incrementally) and measure retrieval, answers and speed.
 
@@ -703,6 +776,8 @@ def run(
         fresh: build into a new temporary folder (measures a full build), removed after.
         max_k: the deepest cut-off for retrieval metrics.
         show_progress: progress bars on stderr (``None``: when stderr is a terminal).
+        llm / llm_base_url / llm_timeout: also answer every question with this chat
+            model; the report then has ``generative`` beside the extractive ``answers``.
 
     Returns:
         The :class:`Report`.
@@ -749,10 +824,36 @@ def run(
         answer_summary = None
         stage_samples: dict[str, list[float]] = {}
         adetails: list[dict[str, Any]] = []
+        generative: dict[str, Any] | None = None
         if answers:
             answer_summary, stage_samples, adetails = evaluate_answers(
                 idx, ds, show_progress=show_progress
             )
+            if llm is not None:
+                generative, _, gdetails = evaluate_answers(
+                    idx,
+                    ds,
+                    show_progress=show_progress,
+                    llm=llm,
+                    llm_base_url=llm_base_url,
+                    llm_timeout=llm_timeout,
+                )
+                generative["model"] = gdetails[0]["model"] if gdetails else None
+                for row, grow in zip(adetails, gdetails, strict=True):
+                    row["generative"] = {
+                        k: grow[k]
+                        for k in (
+                            "answer",
+                            "refused",
+                            "contains",
+                            "mode",
+                            "notice",
+                            "sentences",
+                            "verified_sentences",
+                            "first_token_ms",
+                            "llm_ms",
+                        )
+                    }
         size = disk_size(index_path)
     finally:
         if tmp is not None:
@@ -786,6 +887,7 @@ def run(
         },
         machine=machine_info(),
         details=details,
+        generative=generative,
     )
 
 
@@ -941,6 +1043,29 @@ def format_report(report: Report, *, markdown: bool = False) -> str:
             ],
         ]
         lines += _table(["metric", "value"], arows, markdown)
+    g = report.generative
+    if g is not None and a is not None:
+        gen = g["generation"]
+        lines += ["", f"{h}Generative answers ({g.get('model')}) beside the extractive ones"]
+        if markdown:
+            lines.append("")
+        grows = [
+            ["answer contains a gold string", _f(a["containment"]), _f(g["containment"])],
+            ["refusal recall (unanswerable refused)", _f(a["refusal_recall"]),
+             _f(g["refusal_recall"])],
+            ["false refusals", _f(a["false_refusal_rate"]), _f(g["false_refusal_rate"])],
+            ["sentence citation precision (ALCE)", "1.000", _f(gen["citation_precision"])],
+            ["sentence citation recall (ALCE)", "1.000", _f(gen["citation_recall"])],
+            ["answers kept generative / fell back", "-",
+             f"{gen['generative']} / {gen['fallbacks']}"],
+            ["time to first token p50 ms", "-", _f(gen["first_token_ms_p50"], 0)],
+            ["model reply p50 ms", "-", _f(gen["llm_ms_p50"], 0)],
+            ["verifier p50 ms", "-", _f(gen["verify_ms_p50"], 1)],
+            ["ask() total p50 ms", _f(report.speed["stages_ms"].get("total", {}).get("p50"), 1),
+             _f(gen["total_ms_p50"], 0)],
+            ["output tokens (mean)", "-", _f(gen["output_tokens_mean"], 1)],
+        ]  # fmt: skip
+        lines += _table(["metric", "extractive", "generative"], grows, markdown)
     sp = report.speed
     lines += ["", f"{h}Speed"]
     if markdown:
@@ -1153,6 +1278,7 @@ def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     help="Where to write report.md/json and plots (default eval/reports/<dataset>-<date>).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write report files.")
+@llm_options
 def eval_cmd(
     dataset: str,
     split: str,
@@ -1166,6 +1292,9 @@ def eval_cmd(
     as_json: bool,
     report_dir: Path | None,
     no_report: bool,
+    llm: str | None,
+    llm_base_url: str | None,
+    llm_timeout: float | None,
 ) -> None:
     """Measure retrieval, answers and speed on DATASET (seed, piaf, piaf-sample or a folder).
 
@@ -1187,6 +1316,9 @@ def eval_cmd(
         methods=chosen,
         answers=not no_answers,
         fresh=fresh,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        llm_timeout=llm_timeout,
     )
     written: list[Path] = []
     if not no_report:

@@ -454,7 +454,13 @@ class GenerativeAnswerer:
 
 
 def _unsupported(verdicts: Sequence[Support]) -> tuple[AnswerSentence, ...]:
-    return tuple(AnswerSentence(v.sentence.text, (), False) for v in verdicts if not v.supported)
+    return tuple(_rejected(v) for v in verdicts if not v.supported)
+
+
+def _rejected(v: Support) -> AnswerSentence:
+    return AnswerSentence(
+        v.sentence.text, (), False, cited=bool(v.sentence.cited or v.sentence.invalid)
+    )
 
 
 def compose_verified(
@@ -469,7 +475,7 @@ def compose_verified(
     sentences: list[AnswerSentence] = []
     for v in verdicts:
         if not v.supported or v.hit is None:
-            sentences.append(AnswerSentence(v.sentence.text, (), False))
+            sentences.append(_rejected(v))
             continue
         key = (v.hit.chunk.doc_id, v.start, v.end)
         n = by_span.get(key)
@@ -492,5 +498,5 @@ def compose_verified(
         stop = text[-1] if text[-1] in ".!?…" else ""
         body = text[:-1].rstrip() if stop else text
         parts.append(marked(body, n) + (stop or "."))
-        sentences.append(AnswerSentence(text, (n,), True))
+        sentences.append(AnswerSentence(text, (n,), True, cited=bool(v.sentence.cited)))
     return " ".join(parts), tuple(citations), tuple(sentences)

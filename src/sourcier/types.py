@@ -98,15 +98,22 @@ class AnswerSentence:
 
     ``citations`` are the ``Citation.n`` numbers that back it. A generative sentence
     the verifier could not support is kept here with ``supported=False`` and no
-    citations, and left out of ``Answer.answer``.
+    citations, and left out of ``Answer.answer``. ``cited`` says whether the model put
+    a marker after it (a quote is always cited).
     """
 
     text: str
     citations: tuple[int, ...] = ()
     supported: bool = True
+    cited: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "cited": self.cited,
+        }
 
 
 @dataclass(frozen=True)
