@@ -521,10 +521,10 @@ def evaluate_answers(
                     "mode": a.mode,
                     "model": a.model,
                     "notice": a.notice,
-                    "sentences": len(a.sentences),
-                    "cited_sentences": sum(1 for s in a.sentences if s.cited),
-                    "verified_sentences": sum(1 for s in a.sentences if s.supported),
-                    "verified_cited": sum(1 for s in a.sentences if s.supported and s.cited),
+                    "sentences": len(written := _model_sentences(a)),
+                    "cited_sentences": sum(1 for s in written if s.cited),
+                    "verified_sentences": sum(1 for s in written if s.supported),
+                    "verified_cited": sum(1 for s in written if s.supported and s.cited),
                     "first_token_ms": a.timings_ms.get("llm_first_token"),
                     "llm_ms": a.timings_ms.get("llm_total"),
                     "verify_ms": a.timings_ms.get("verify"),
@@ -573,6 +573,15 @@ def summarise_answers(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _model_sentences(answer: Any) -> list[Any]:
+    """The sentences a model wrote: all of a generative answer's; of an answer that fell
+    back to the extractive one, those the verifier rejected (the quotes are not the
+    model's)."""
+    if answer.mode == "generative":
+        return list(answer.sentences)
+    return [s for s in answer.sentences if not s.supported]
+
+
 def summarise_generation(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Figures of generative answers, after ALCE (Gao et al., 2023), per sentence.
 
@@ -583,12 +592,11 @@ def summarise_generation(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     - latencies (time to first token, the whole reply, the verifier) and output tokens.
     """
     ran = [d for d in details if d.get("llm_ms") is not None or d.get("notice")]
-    cited = sum(d["cited_sentences"] for d in ran if d["mode"] == "generative" or d["notice"])
+    cited = sum(d["cited_sentences"] for d in ran)
+    all_sentences = sum(d["sentences"] for d in ran)
+    verified = sum(d["verified_sentences"] for d in ran)
+    verified_cited = sum(d["verified_cited"] for d in ran)
     gen = [d for d in details if d["mode"] == "generative" and not d["refused"]]
-    written = [d for d in ran if d["mode"] == "generative" or d["notice"]]
-    all_sentences = sum(d["sentences"] for d in written)
-    verified = sum(d["verified_sentences"] for d in gen)
-    verified_cited = sum(d["verified_cited"] for d in gen)
 
     def p50(key: str) -> float | None:
         values = [float(d[key]) for d in details if d.get(key) is not None]
