@@ -64,6 +64,21 @@ class Answerer(Protocol):
     ) -> Iterator[str | Draft]: ...
 
 
+def cite(n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
+    """Citation ``[n]``: ``quote`` is ``text[start:end]`` of the document ``hit`` is from."""
+    return Citation(
+        n=n,
+        doc_id=hit.chunk.doc_id,
+        title=hit.title,
+        source=hit.source,
+        chunk_id=hit.chunk.chunk_id,
+        quote=quote,
+        start=start,
+        end=end,
+        date_iso=hit.date_iso,
+    )
+
+
 def marked(quote: str, n: int) -> str:
     """A quote followed by its ``[n]`` marker, as it stands in an answer's text."""
     return f"{quote} [{n}]"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import concise
-from .answer import LEAD, Draft, marked
+from .answer import LEAD, Draft, cite, marked
 from .lexical import analyze
 from .sentences import POINTER, Candidate, idf_weights, list_end
 from .types import AnswerSentence, Citation, Document, Hit
@@ -145,18 +145,6 @@ def compose(
     citations = []
     parts = []
     for n, c in enumerate(chosen, start=1):
-        citations.append(
-            Citation(
-                n=n,
-                doc_id=c.hit.chunk.doc_id,
-                title=c.hit.title,
-                source=c.hit.source,
-                chunk_id=c.hit.chunk.chunk_id,
-                quote=c.text,
-                start=c.start,
-                end=c.end,
-                date_iso=c.hit.date_iso,
-            )
-        )
+        citations.append(cite(n, c.hit, c.start, c.end, c.text))
         parts.append(marked(c.text, n))
     return " ".join([opening, *parts]).strip(), tuple(citations)

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .answer import Draft, marked
+from .answer import Draft, cite, marked
 from .errors import ConfigError
 from .refusal import MESSAGES, refusal_text
 from .types import AnswerSentence, Citation, Hit
@@ -481,19 +481,8 @@ def compose_verified(
         n = by_span.get(key)
         if n is None:
             n = by_span[key] = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    doc_id=v.hit.chunk.doc_id,
-                    title=v.hit.title,
-                    source=v.hit.source,
-                    chunk_id=v.hit.chunk.chunk_id,
-                    quote=documents[v.hit.chunk.doc_id].text[v.start : v.end],
-                    start=v.start,
-                    end=v.end,
-                    date_iso=v.hit.date_iso,
-                )
-            )
+            quote = documents[v.hit.chunk.doc_id].text[v.start : v.end]
+            citations.append(cite(n, v.hit, v.start, v.end, quote))
         text = v.sentence.text
         stop = text[-1] if text[-1] in ".!?…" else ""
         body = text[:-1].rstrip() if stop else text
