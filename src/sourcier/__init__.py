@@ -5,11 +5,13 @@
 >>> answer = ask("Qui préside le pôle SCS ?")
 >>> print(answer.answer)                            # sentences with [n] markers
 >>> answer.citations[0].quote                       # == document.text[start:end]
+>>> ask("Qui préside le pôle SCS ?", llm="openai:qwen2.5",   # generative, verified
+...     llm_base_url="http://127.0.0.1:8080/v1")
 """
 
 from __future__ import annotations
 
-from .api import ask, build_index, build_index_from_records, load_index, search
+from .api import ask, ask_stream, build_index, build_index_from_records, load_index, search
 from .errors import (
     ConfigError,
     IndexCorruptError,
@@ -50,6 +52,7 @@ __all__ = [
     "Skipped",
     "SourcierError",
     "ask",
+    "ask_stream",
     "build_index",
     "build_index_from_records",
     "load_index",

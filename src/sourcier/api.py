@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import paths as locations
 from . import refusal, store, verify
 from .answer import Answerer, Draft
-from .errors import InputError
+from .errors import IndexNotFoundError, InputError
 from .extractive import ExtractiveAnswerer
 from .index import Index, ProgressCallback, update_index
-from .paths import bundled_corpus_files, default_index_dir
+from .paths import bundled_corpus_files
 from .question import check_text, parse_question
 from .retrieve import Filters, SecondStage, retrieve
 from .settings import Settings
@@ -69,7 +70,7 @@ def build_index(
         paths = bundled_corpus_files()
     elif isinstance(paths, (str, Path)):
         paths = [paths]
-    target = Path(index) if index is not None else default_index_dir()
+    target = Path(index) if index is not None else locations.default_index_dir()
     return update_index(
         target,
         paths=list(paths),
@@ -137,15 +138,55 @@ def load_index(
         IndexNotFoundError: nothing is indexed there.
         IndexMismatchError: ``settings`` name another model or chunking.
     """
-    target = Path(path) if path is not None else default_index_dir()
+    target = Path(path) if path is not None else locations.default_index_dir()
     return Index.open(target, settings=settings, cache_dir=cache_dir)
 
 
+def ensure_index(
+    index: str | Path | None = None,
+    *,
+    announce: Callable[[str], None] | None = None,
+    on_built: Callable[[BuildReport], None] | None = None,
+    show_progress: bool | None = None,
+) -> Path:
+    """The index folder to use; the default one is built from the bundled corpus if missing.
+
+    So ``ask()`` works right after install. Two processes doing this at once are safe:
+    builds are serialised by the index's lock file, and the second one finds the index
+    the first one built and changes nothing.
+
+    Args:
+        index: a folder, or ``None`` for the default index.
+        announce: called with the one line that says a build starts (default: a log
+            warning, which Python prints on stderr when logging is not configured).
+        on_built: called with the build report.
+        show_progress: progress bars on stderr (``None``: when stderr is a terminal).
+
+    Raises:
+        IndexNotFoundError: an explicitly named index does not exist.
+    """
+    target = Path(index) if index is not None else locations.default_index_dir()
+    if store.index_exists(target):
+        return target
+    if index is not None:
+        raise IndexNotFoundError(
+            f"no index at {target}; build one with `sourcier index FOLDER --index {target}`"
+        )
+    (announce or log.warning)(
+        f"No index yet: building one from the bundled corpus in {target} (about a minute) ..."
+    )
+    report = build_index(index=target, show_progress=show_progress)
+    if on_built is not None:
+        on_built(report)
+    return target
+
+
 def _resolve(index: IndexLike) -> Index:
-    """An open Index for ``index``; paths are opened once and reused while unchanged."""
+    """An open Index for ``index``; paths are opened once and reused while unchanged.
+    The default index is built first if it does not exist."""
     if isinstance(index, Index):
         return index
-    target = Path(index) if index is not None else default_index_dir()
+    target = ensure_index(None) if index is None else Path(index)
     gen = store.require_index(target)
     key = (str(target.resolve()), gen.name)
     with _open_lock:

@@ -69,25 +69,13 @@ def _index_dir(index_path: Path | None) -> Path:
 
 def _ensure_index(index_path: Path | None) -> Path:
     """The index to query; the default one is built from the bundled corpus if missing."""
-    from .api import build_index
-    from .store import index_exists
+    from .api import ensure_index
 
-    target = _index_dir(index_path)
-    if not index_exists(target):
-        if index_path is not None:
-            from .errors import IndexNotFoundError
-
-            raise IndexNotFoundError(
-                f"no index at {target}; build one with `sourcier index FOLDER --index {target}`"
-            )
-        click.secho(
-            f"No index yet: building one from the bundled corpus in {target} ...",
-            fg="yellow",
-            err=True,
-        )
-        report = build_index(index=target)
-        _print_report(report, err=True)
-    return target
+    return ensure_index(
+        index_path,
+        announce=lambda line: click.secho(line, fg="yellow", err=True),
+        on_built=lambda report: _print_report(report, err=True),
+    )
 
 
 def _print_report(report: Any, *, err: bool = False) -> None:

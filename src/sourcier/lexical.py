@@ -242,6 +242,11 @@ class BM25Index:
             )
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported ("Building index from IDs" on
+        # every build): library logs stay quiet unless the application asks for debug
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
+
         # Columns in order of first appearance, so that a build is reproducible
         # (bm25s would number terms in set order, which varies between runs).
         vocab_dict: dict[str, int] = {}

@@ -783,28 +783,10 @@ class Library:
 def ensure_index(
     index: str | Path | None, *, announce: Callable[[str], None] | None = None
 ) -> Path:
-    """The index folder to serve; the default one is built from the bundled corpus if missing.
+    """The index folder to serve (see :func:`sourcier.api.ensure_index`)."""
+    from .api import ensure_index as _ensure
 
-    Raises:
-        IndexNotFoundError: an explicitly named index does not exist.
-    """
-    from .api import build_index
-    from .errors import IndexNotFoundError
-    from .paths import default_index_dir
-    from .store import index_exists
-
-    target = Path(index) if index is not None else default_index_dir()
-    if index_exists(target):
-        return target
-    if index is not None:
-        raise IndexNotFoundError(
-            f"no index at {target}; build one with `sourcier index FOLDER --index {target}`"
-        )
-    (announce or log.warning)(
-        f"No index yet: building one from the bundled corpus in {target} (about a minute) ..."
-    )
-    build_index(index=target)
-    return target
+    return _ensure(index, announce=announce)
 
 
 # ----- the Gradio app --------------------------------------------------------------------
