@@ -77,3 +77,13 @@ def test_what_the_pointing_sentence_says_is_still_answered(real_index) -> None:
     answer = ask("Que veut développer la Brain Port Community ?", index=real_index)
     assert not answer.refused
     assert any("programmes de recherche" in c.quote for c in answer.citations)
+
+
+def test_english_question_answered_from_the_french_passage(real_index) -> None:
+    answer = ask("Who chairs the UPE 13 employers' union?", index=real_index)
+    assert not answer.refused, answer.answer
+    assert any("Johan Bencivenga, président de l’UPE 13" in c.quote for c in answer.citations)
+    _exact(answer, real_index)
+    # names alone do not carry an English question the documents cannot answer
+    other = ask("What is the annual budget of the UPE 13 employers' union?", index=real_index)
+    assert other.refused

@@ -99,12 +99,18 @@ def assess(
         shown_in = {c.hit.chunk.chunk_id for c in cands}
         evidence_hits = [h for h in hits if h.chunk.chunk_id in shown_in]
     pointer = missing_referent(question, cands, snapshot.documents)
+    same_language = question.language == top_language
+    named = constraints(question)
+    if not same_language and shape is None and len(named) >= 2:
+        # Across languages only names and numbers survive translation ("UPE 13" in
+        # "Who chairs the UPE 13 employers' union?"): the lexical signal reads them.
+        evidence_terms = analyze(" ".join(named))
     score = support(
         evidence_terms,
         evidence_hits,
         snapshot.bm25,
         best_sentence_similarity=max((c.dense for c in cands), default=-1.0),
-        same_language=question.language == top_language,
+        same_language=same_language,
         settings=settings,
     )
     reason: str | None = None
