@@ -934,6 +934,7 @@ def build_app(
     Raises:
         IndexNotFoundError: ``index`` names a folder with no index.
     """
+    _offline_gradio()
     import gradio as gr
 
     library = Library(
@@ -1312,6 +1313,15 @@ def _allowed_extensions() -> tuple[str, ...]:
     except ImportError:  # pragma: no cover
         return ALLOWED_EXTENSIONS
     return tuple(e for e in ALLOWED_EXTENSIONS if e in SUPPORTED_EXTENSIONS)
+
+
+def _offline_gradio() -> None:
+    """Keep Gradio from calling home: its analytics and version check reach
+    api.gradio.app at every start unless told not to. A user who sets
+    GRADIO_ANALYTICS_ENABLED=True keeps them."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def _blocks_class() -> type:
