@@ -256,6 +256,8 @@ def test_settings_validate_llm_fields() -> None:
         Settings(llm_timeout=0)
     with pytest.raises(ConfigError, match="llm_answer_tokens"):
         Settings(llm_context_tokens=512, llm_answer_tokens=600)
+    with pytest.raises(ConfigError, match="follow_up_query"):
+        Settings(follow_up_query="magic")
 
 
 def test_generated_answer_cites_only_retrieved_passages(shared_hashing_index: Path) -> None:
@@ -267,3 +269,18 @@ def test_generated_answer_cites_only_retrieved_passages(shared_hashing_index: Pa
     chunk_ids = {h.chunk.chunk_id for h in answer.hits}
     assert all(c.chunk_id in chunk_ids for c in answer.citations)
     _exact(answer, shared_hashing_index)
+
+
+def test_follow_up_condensed_by_the_model_when_asked(shared_hashing_index: Path) -> None:
+    history = [{"role": "user", "content": "Quel accord le pôle SCS a-t-il signé avec le MIT ?"}]
+    idx = load_index(shared_hashing_index).configure(follow_up_query="llm")
+    llm = _model("Qui préside le pôle SCS ?", "Jean-Pierre Henry préside le pôle SCS [1].")
+    answer = ask("Et qui le préside ?", index=idx, history=history, llm=llm)
+    assert answer.retrieval_query == "Qui préside le pôle SCS ?"
+    assert "condense" in answer.timings_ms and len(llm.calls) == 2
+    garbage = _model("[1]", "Jean-Pierre Henry préside le pôle SCS [1].")
+    kept = ask("Et qui le préside ?", index=idx, history=history, llm=garbage)
+    assert kept.retrieval_query.startswith("Quel accord le pôle SCS")  # the heuristic's
+    default = _model("Jean-Pierre Henry préside le pôle SCS [1].")
+    plain = ask("Et qui le préside ?", index=shared_hashing_index, history=history, llm=default)
+    assert plain.retrieval_query.startswith("Quel accord") and len(default.calls) == 1

@@ -332,6 +332,20 @@ def ask_stream(
     parsed_filters = Filters.coerce(filters)
     answerer = _answerer(idx, llm, base_url=llm_base_url, timeout=llm_timeout)
     timings: dict[str, float] = {}
+    if (
+        settings.follow_up_query == "llm"
+        and question_.follow_up
+        and question_.has_history
+        and answerer.mode == "generative"
+    ):
+        from .generative import GenerativeAnswerer, condense_follow_up
+
+        assert isinstance(answerer, GenerativeAnswerer)
+        t = time.perf_counter()
+        condensed = condense_follow_up(answerer.llm, question_, timeout=answerer.timeout)
+        timings["condense"] = (time.perf_counter() - t) * 1000.0
+        if condensed:
+            question_ = question_.with_query(condensed, condensed=True)
     t = time.perf_counter()
     qvec = idx.embedder.embed_queries([question_.query])[0]
     timings["embed_query"] = (time.perf_counter() - t) * 1000.0

@@ -164,6 +164,39 @@ def resolve_llm(
     return chat
 
 
+_CONDENSE = (
+    "Rewrite the user's last question as one standalone search query, in the language of "
+    "that question, using the earlier turns only to resolve what it refers to. Reply with "
+    "the query alone, on one line, without quotes or explanation."
+)
+
+
+def condense_follow_up(llm: BaseChatModel, question: Question, *, timeout: float) -> str | None:
+    """A standalone query for a follow-up, written by the model from the conversation.
+
+    Returns ``None`` (keep the heuristic query) when the model fails, takes longer than
+    ``timeout``, or writes something that is not a plausible query.
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    turns = "\n".join(f"{t.role}: {t.content.strip()[:500]}" for t in question.history[-4:])
+    messages = [
+        SystemMessage(_CONDENSE),
+        HumanMessage(f"{turns}\nuser: {question.text}\n\nStandalone query:"),
+    ]
+    try:
+        text = "".join(
+            p for p in stream_reply(llm, messages, timeout=timeout) if isinstance(p, str)
+        )
+    except Exception as err:  # noqa: BLE001 - the heuristic query is the fallback
+        log.info("condensing the follow-up failed: %s", err)
+        return None
+    line = next((ln.strip(" \"'«»“”") for ln in text.strip().splitlines() if ln.strip()), "")
+    if not 3 <= len(line) <= 300 or says_refusal(line) or "[" in line:
+        return None
+    return line
+
+
 def _delimited(text: str) -> str:
     """Passage text that cannot close or open a passage tag."""
     return text.replace("<", "‹").replace(">", "›")

@@ -57,6 +57,9 @@ class Settings:
         llm_answer_tokens: tokens kept for the model's reply (and its ``max_tokens``).
         support_threshold: the least support (0..1) a cited span must give a generated
             sentence for it to be kept.
+        follow_up_query: how a follow-up is searched: "heuristic" (with the previous
+            user question) or "llm" (a standalone query the language model writes, when
+            one is given; measured in benchmarks/follow_ups.py).
     """
 
     model: str = DEFAULT_MODEL
@@ -85,6 +88,7 @@ class Settings:
     llm_context_tokens: int = 4096
     llm_answer_tokens: int = 256
     support_threshold: float = 0.6
+    follow_up_query: str = "heuristic"
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 500:
@@ -126,6 +130,10 @@ class Settings:
             raise ConfigError(
                 f"llm_answer_tokens ({self.llm_answer_tokens}) must be at least 16 and smaller "
                 f"than llm_context_tokens ({self.llm_context_tokens})"
+            )
+        if self.follow_up_query not in ("heuristic", "llm"):
+            raise ConfigError(
+                f"follow_up_query ({self.follow_up_query!r}) must be one of heuristic, llm"
             )
         if not 0.0 <= self.support_threshold <= 1.0:
             raise ConfigError(
