@@ -15,6 +15,7 @@ reply with nothing verifiable all give the extractive answer plus one notice lin
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -417,14 +418,13 @@ class GenerativeAnswerer:
         if not parsed:
             note = _NOTICES[lang]["unverified"].format(model=self.name)
             return self._fallback(question, evidence, index, note, timings, usage)
-        claims = index.embedder.embed_queries([s.text for s in parsed])
-        doc_lang = snap.documents[prompt.passages[0].chunk.doc_id].language
-        settings = index.settings
-        band = (
-            (settings.dense_floor, settings.dense_ceiling)
-            if doc_lang == question.language
-            else (settings.cross_dense_floor, settings.cross_dense_ceiling)
+        same_language = snap.documents[prompt.passages[0].chunk.doc_id].language == (
+            question.language
         )
+        settings = index.settings
+        # the sentences' embeddings only count across languages (see support_sentences)
+        claims = None if same_language else index.embedder.embed_queries([s.text for s in parsed])
+        band = (settings.cross_dense_floor, settings.cross_dense_ceiling)
         verdicts = support_sentences(
             parsed,
             prompt.passages,
@@ -435,21 +435,12 @@ class GenerativeAnswerer:
             bm25=snap.bm25,
             dense_band=band,
             threshold=self.support_threshold,
-            same_language=doc_lang == question.language,
+            same_language=same_language,
         )
         if not any(v.supported for v in verdicts):
             note = _NOTICES[lang]["unverified"].format(model=self.name)
             draft = self._fallback(question, evidence, index, note, timings, usage)
-            return Draft(
-                draft.text,
-                draft.citations,
-                draft.sentences + _unsupported(verdicts),
-                mode=draft.mode,
-                model=self.name,
-                notice=draft.notice,
-                usage=usage,
-                timings_ms=timings,
-            )
+            return dataclasses.replace(draft, sentences=draft.sentences + _unsupported(verdicts))
         text, citations, sentences = compose_verified(verdicts, snap.documents)
         dropped = sum(1 for v in verdicts if not v.supported)
         notice = _NOTICES[lang]["dropped"].format(n=dropped) if dropped else None

@@ -185,7 +185,7 @@ def support_sentences(
     documents: Mapping[str, Document],
     sentence_index: Mapping[str, Sequence[tuple[int, int, int]]],
     sentence_vectors: np.ndarray,
-    claim_vectors: np.ndarray,
+    claim_vectors: np.ndarray | None,
     bm25: BM25Index,
     dense_band: tuple[float, float],
     threshold: float,
@@ -208,7 +208,8 @@ def support_sentences(
         reply: the parsed sentences (:func:`split_reply`), numbered against ``hits``.
         hits: the passages as they were numbered in the prompt (1-based).
         documents / sentence_index / sentence_vectors / bm25: the index snapshot's parts.
-        claim_vectors: the reply sentences' embeddings, one row per sentence.
+        claim_vectors: the reply sentences' embeddings, one row per sentence; only read
+            across languages (``None`` is fine when ``same_language``).
         dense_band: the cosines mapped to 0 and 1.
         threshold: the least support a span must give.
     """
@@ -238,9 +239,13 @@ def support_sentences(
                 lexical = (
                     sum(w for t, w in weights.items() if t in span.terms) / total if total else 0.0
                 )
-                cosine = max(float(sentence_vectors[r] @ claim_vectors[i]) for r in span.rows)
-                dense = min(max((cosine - lo) / max(hi - lo, 1e-6), 0.0), 1.0)
-                score = lexical if same_language else 0.5 * (lexical + dense)
+                if same_language:
+                    score = lexical
+                else:
+                    assert claim_vectors is not None
+                    cosine = max(float(sentence_vectors[r] @ claim_vectors[i]) for r in span.rows)
+                    dense = min(max((cosine - lo) / max(hi - lo, 1e-6), 0.0), 1.0)
+                    score = 0.5 * (lexical + dense)
                 # Two sentences hold more words than one, so a pair that only gathers
                 # words would back an invented sentence: it must do 0.15 better.
                 score -= PAIR_MARGIN if len(span.rows) > 1 else 0.0
