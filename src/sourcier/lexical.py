@@ -127,6 +127,13 @@ def _term(token: str) -> str | None:
     return _fold(stem) or None
 
 
+def fold_text(text: str) -> str:
+    """Lower-case, strip accents and write ’ as ': for matching names and words of a
+    question in a document ("Métropole" meets "metropole")."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def analyze(text: str) -> list[str]:
     """Turn French (or English) text into BM25 terms.
 

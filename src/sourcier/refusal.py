@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .lexical import BM25Index, analyze
+from .lexical import BM25Index, analyze, fold_text
 from .sentences import POINTER, Candidate, candidates, list_follows
 from .types import Document, Hit
 
@@ -259,13 +259,6 @@ _TOKEN = re.compile(r"[\wÀ-ÿ][\wÀ-ÿ'’&.-]*")
 _YEAR_OR_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[ \u00a0\u202f.,]\d{3})*(?![\w])")
 
 
-def _fold(text: str) -> str:
-    import unicodedata
-
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def constraints(question: Question) -> list[str]:
     """The specific things a question takes for granted: proper names (runs of
     capitalised words after the first word, words in capitals, words with digits)
@@ -277,7 +270,7 @@ def constraints(question: Question) -> list[str]:
         word = _ELIDED.sub("", m.group()).rstrip(".'’").removesuffix("'s").removesuffix("’s")
         if not word:
             continue
-        folded = _fold(word)
+        folded = fold_text(word)
         if _ORDINAL.fullmatch(folded):
             if run:  # "le 7ème Forum": an ordinal is neither a name nor a count
                 found.append(" ".join(run))
@@ -342,7 +335,7 @@ def premise_gap(
 
 
 def _missing(items: Sequence[str], text: str) -> list[str]:
-    folded = _fold(text)
+    folded = fold_text(text)
     digits = re.sub(r"(?<=\d)[ \u00a0\u202f](?=\d{3}\b)", "", text)
     words = set(re.findall(r"[\w-]+", folded))
     out = []
@@ -352,7 +345,7 @@ def _missing(items: Sequence[str], text: str) -> list[str]:
             if not re.search(rf"(?<![\d.,]){re.escape(plain)}(?![\d])", digits):
                 out.append(item)
             continue
-        parts = [_fold(p) for p in re.split(r"[\s'’-]+", item) if len(p) > 2 or p.isupper()]
+        parts = [fold_text(p) for p in re.split(r"[\s'’-]+", item) if len(p) > 2 or p.isupper()]
         if parts and not any(_present(p, words, folded) for p in parts):
             out.append(item)
     return out

@@ -15,14 +15,13 @@ A sentence that no span supports is dropped from the answer text and reported wi
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .chunking import sentence_spans
-from .lexical import BM25Index, analyze
+from .lexical import BM25Index, analyze, fold_text
 from .sentences import INSTRUCTION, idf_weights
 from .types import Citation, Document, Hit
 
@@ -108,11 +107,6 @@ def split_reply(reply: str, n_passages: int) -> list[ReplySentence]:
     return out
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("’", "'")
-
-
 def _digits(text: str) -> str:
     return re.sub(r"[ \u00a0\u202f]", "", text)
 
@@ -138,10 +132,10 @@ def missing_facts(sentence: str, span: str) -> list[str]:
     """The numbers and names of ``sentence`` that ``span`` does not show."""
     numbers, names = required_facts(sentence)
     span_digits = _digits(span)
-    folded = _fold(span)
+    folded = fold_text(span)
     missing = [n for n in numbers if n.replace(",", ".") not in span_digits.replace(",", ".")]
     for name in names:
-        parts = [p for p in re.split(r"[-'’\s]+", _fold(name)) if len(p) > 1]
+        parts = [p for p in re.split(r"[-'’\s]+", fold_text(name)) if len(p) > 1]
         if parts and not all(p in folded for p in parts):
             missing.append(name)
     for month in _MONTH_WORD.findall(sentence):
