@@ -780,15 +780,6 @@ class Library:
         return f"« {doc.title} » a été retiré de l’index ({n} passage{'s' * (n > 1)})."
 
 
-def ensure_index(
-    index: str | Path | None, *, announce: Callable[[str], None] | None = None
-) -> Path:
-    """The index folder to serve (see :func:`sourcier.api.ensure_index`)."""
-    from .api import ensure_index as _ensure
-
-    return _ensure(index, announce=announce)
-
-
 # ----- the Gradio app --------------------------------------------------------------------
 
 # Gradio 6 ships only a 55-glyph subset of Source Sans Pro SemiBold, so bold text would mix
@@ -936,6 +927,8 @@ def build_app(
     """
     _offline_gradio()
     import gradio as gr
+
+    from .api import ensure_index
 
     library = Library(
         ensure_index(index),
@@ -1391,6 +1384,8 @@ def serve(
     Raises:
         IndexNotFoundError: ``index`` names a folder with no index.
     """
+    from .api import ensure_index
+
     target = ensure_index(index, announce=lambda m: print(m, file=sys.stderr, flush=True))
     demo = build_app(
         index=target,
