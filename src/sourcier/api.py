@@ -6,19 +6,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import paths as locations
 from . import refusal, store, verify
 from .answer import Answerer, Draft
-from .errors import IndexNotFoundError, InputError
+from .errors import InputError
 from .extractive import ExtractiveAnswerer
 from .index import Index, ProgressCallback, update_index
 from .paths import bundled_corpus_files
-from .question import check_text, parse_question
+from .question import Question, check_text, parse_question
 from .retrieve import Filters, SecondStage, retrieve
-from .settings import Settings
+from .settings import MODES, Settings
 from .types import Answer, BuildReport, Document, Hit, Notice, TextDelta
 
 if TYPE_CHECKING:
@@ -164,14 +165,16 @@ def ensure_index(
 
     Raises:
         IndexNotFoundError: an explicitly named index does not exist.
+        IndexCorruptError: the index is damaged (the message says how to fix it).
     """
     target = Path(index) if index is not None else locations.default_index_dir()
     if store.index_exists(target):
         return target
-    if index is not None:
-        raise IndexNotFoundError(
-            f"no index at {target}; build one with `sourcier index FOLDER --index {target}`"
-        )
+    if index is not None or (target / store.CURRENT).exists():
+        # not found, or damaged (a default index with documents of the user's own is not
+        # silently rebuilt from the bundled corpus): the error says how to fix it
+        store.require_index(target)
+        return target
     (announce or log.warning)(
         f"No index yet: building one from the bundled corpus in {target} (about a minute) ..."
     )
@@ -220,25 +223,93 @@ def search(
 
     Returns:
         Hits, best first.
+
+    Raises:
+        InputError: empty or too long query, bad ``k``, ``mode`` or filters; checked
+            before the index is opened or built and before the model loads.
     """
+    request = check_request(
+        query, k=k, mode=mode, filters=filters, max_chars=_max_chars(index), what="query"
+    )
     idx = _resolve(index)
-    query = check_text(query, max_chars=idx.settings.max_question_chars, what="query")
-    if k is not None or mode is not None:
-        idx = idx.configure(**_query_changes(k=k, mode=mode))
+    if request.changes:
+        idx = idx.configure(**request.changes)
     return retrieve(
         idx,
-        parse_question(query, max_chars=idx.settings.max_question_chars),
+        request.question,
         k=idx.settings.k,
         mode=idx.settings.mode,
-        filters=Filters.coerce(filters),
+        filters=request.filters,
         second_stage=second_stage,
     )
 
 
+@dataclass(frozen=True)
+class Request:
+    """A question and its options, checked: what ``ask`` and ``search`` go on with."""
+
+    question: Question
+    filters: Filters | None
+    changes: dict[str, Any]  # query settings to change (k, mode)
+
+
+def check_request(
+    question: Any,
+    *,
+    history: Sequence[Any] | None = None,
+    k: Any = None,
+    mode: Any = None,
+    filters: Filters | Mapping[str, Any] | None = None,
+    max_chars: int | None = None,
+    what: str = "question",
+) -> Request:
+    """Check a question and its options before anything slow happens.
+
+    ``ask``, ``search`` and the CLI call it before opening (or building) the index and
+    loading the model, so a bad date is refused in milliseconds.
+
+    Args:
+        question: the question (or search query).
+        history: earlier turns, as for :func:`ask`.
+        k: passages to retrieve, 1 to 100.
+        mode: "hybrid", "dense" or "bm25".
+        filters: as for :func:`ask`.
+        max_chars: the longest question accepted (default: ``Settings().max_question_chars``).
+        what: "question" or "query", as the messages name it.
+
+    Returns:
+        The parsed question, the filters, and the query settings to change.
+
+    Raises:
+        InputError: any of them is unusable; the error has a ``code`` (see
+            :mod:`sourcier.messages`).
+    """
+    limit = max_chars if max_chars is not None else Settings().max_question_chars
+    text = check_text(question, max_chars=limit, what=what)
+    changes = _query_changes(k=k, mode=mode)
+    parsed_filters = Filters.coerce(filters)
+    return Request(parse_question(text, history=history, max_chars=limit), parsed_filters, changes)
+
+
+def _max_chars(index: IndexLike) -> int:
+    settings = index.settings if isinstance(index, Index) else Settings()
+    return settings.max_question_chars
+
+
 def _query_changes(**values: Any) -> dict[str, Any]:
     changes = {k: v for k, v in values.items() if v is not None}
-    if "k" in changes and not isinstance(changes["k"], int):
-        raise InputError(f"k must be a whole number, not {changes['k']!r}")
+    k = changes.get("k")
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100):
+        raise InputError(
+            f"k must be a whole number from 1 to 100, not {k!r}", code="k_invalid", value=repr(k)
+        )
+    mode = changes.get("mode")
+    if mode is not None and mode not in MODES:
+        raise InputError(
+            f"mode ({mode!r}) must be one of {', '.join(MODES)}",
+            code="mode_invalid",
+            value=str(mode),
+        )
     return changes
 
 
@@ -324,12 +395,14 @@ def ask_stream(
     the streamed text with it.
     """
     t0 = time.perf_counter()
+    request = check_request(
+        question, history=history, k=k, mode=mode, filters=filters, max_chars=_max_chars(index)
+    )
+    question_, parsed_filters = request.question, request.filters
     idx = _resolve(index)
-    question_ = parse_question(question, history=history, max_chars=idx.settings.max_question_chars)
-    if k is not None or mode is not None:
-        idx = idx.configure(**_query_changes(k=k, mode=mode))
+    if request.changes:
+        idx = idx.configure(**request.changes)
     settings = idx.settings
-    parsed_filters = Filters.coerce(filters)
     answerer = _answerer(idx, llm, base_url=llm_base_url, timeout=llm_timeout)
     timings: dict[str, float] = {}
     if (

@@ -1,10 +1,27 @@
-"""Errors a user can cause or meet. Each one reads well as a single line."""
+"""Errors a user can cause or meet. Each one reads well as a single line.
+
+An error a user can trigger carries a ``code`` (a stable name such as
+``"question_empty"``) and the ``params`` its message was built from, so a display can
+say it in another language (see :mod:`sourcier.messages`); ``str(err)`` is always the
+English line.
+"""
 
 from __future__ import annotations
 
 
 class SourcierError(Exception):
-    """Base class: every error sourcier raises on purpose."""
+    """Base class: every error sourcier raises on purpose.
+
+    Args:
+        message: the English one-line message (``str(err)``).
+        code: a stable name for the kind of mistake, for translated messages.
+        params: the values the message quotes (a length, a path, a date ...).
+    """
+
+    def __init__(self, message: str = "", *, code: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class ConfigError(SourcierError):

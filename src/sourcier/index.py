@@ -153,14 +153,24 @@ class Index:
         try:
             return self._snapshot.documents[doc_id]
         except KeyError:
-            raise InputError(f"no document {doc_id!r} in the index at {self.path}") from None
+            raise InputError(
+                f"no document {doc_id!r} in the index at {self.path}",
+                code="document_not_found",
+                doc_id=doc_id,
+                path=str(self.path),
+            ) from None
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The chunk with this id."""
         try:
             return self._snapshot.by_chunk_id[chunk_id]
         except KeyError:
-            raise InputError(f"no chunk {chunk_id!r} in the index at {self.path}") from None
+            raise InputError(
+                f"no chunk {chunk_id!r} in the index at {self.path}",
+                code="chunk_not_found",
+                chunk_id=chunk_id,
+                path=str(self.path),
+            ) from None
 
     # ----- writing -------------------------------------------------------------
 
@@ -206,14 +216,21 @@ def _settings_for(manifest: dict[str, Any], settings: Settings | None, path: Pat
     if recorded.get("model") != mine["model"]:
         raise IndexMismatchError(
             f"the index at {path} was built with model {recorded.get('model')!r}, "
-            f"not {mine['model']!r}; use another --index or rebuild it"
+            f"not {mine['model']!r}; use another --index or rebuild it",
+            code="index_mismatch_model",
+            path=str(path),
+            built=str(recorded.get("model")),
+            wanted=str(mine["model"]),
         )
     differing = sorted(k for k, v in mine.items() if recorded.get(k, v) != v)
     if differing:
+        fields = ", ".join(f"{k}={recorded.get(k)!r}" for k in differing)
         raise IndexMismatchError(
             f"the index at {path} was built with other {', '.join(differing)} "
-            f"({', '.join(f'{k}={recorded.get(k)!r}' for k in differing)}); "
-            "rebuild it to change them"
+            f"({fields}); rebuild it to change them",
+            code="index_mismatch_settings",
+            path=str(path),
+            fields=fields,
         )
     return settings
 
@@ -277,7 +294,7 @@ def update_index(
             try:
                 doc = load_document(file, max_bytes=max_bytes)
             except LoadError as err:
-                skipped.append(Skipped(str(file), str(err)))
+                skipped.append(Skipped(str(file), str(err), err.code, dict(err.params)))
                 continue
             finally:
                 if progress:
@@ -305,10 +322,12 @@ def update_index(
         removed = tuple(d.source for i, d in old_docs.items() if i not in new_docs)
 
         if old is None and not new_docs:
+            sources = ", ".join(str(p) for p in paths) or "the given records"
             raise InputError(
-                "no document could be indexed from "
-                + (", ".join(str(p) for p in paths) or "the given records")
-                + skip_summary(skipped)
+                f"no document could be indexed from {sources}{skip_summary(skipped)}",
+                code="nothing_indexed",
+                sources=sources,
+                skipped=len(skipped),
             )
         if (
             old is not None
@@ -404,7 +423,10 @@ def _accept(
     doc: Document, fresh: dict[str, Document], by_source: dict[str, str], skipped: list[Skipped]
 ) -> None:
     if doc.doc_id in fresh:
-        skipped.append(Skipped(doc.source, f"same content as {fresh[doc.doc_id].source}"))
+        other = fresh[doc.doc_id].source
+        skipped.append(
+            Skipped(doc.source, f"same content as {other}", "duplicate", {"other": other})
+        )
         return
     fresh[doc.doc_id] = doc
     by_source[doc.source] = doc.doc_id

@@ -78,7 +78,9 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
         path = Path(given).expanduser()
         if not os.path.lexists(path):
             kind = "file" if path.suffix.lower() in SUPPORTED_EXTENSIONS else "folder"
-            raise InputError(f"{kind} not found: {given}")
+            raise InputError(
+                f"{kind} not found: {given}", code="path_not_found", kind=kind, path=str(given)
+            )
         absolute = Path(os.path.abspath(path))
         _visit(absolute, (), files, skipped, seen_files, seen_dirs)
     logger.debug("discovered %d file(s), skipped %d", len(files), len(skipped))
@@ -102,10 +104,12 @@ def _walk(
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
     except PermissionError:
-        skipped.append(Skipped(str(directory), "permission denied"))
+        skipped.append(Skipped(str(directory), "permission denied", "permission_denied"))
         return
     except OSError as err:
-        skipped.append(Skipped(str(directory), f"cannot read folder: {err.strerror or err}"))
+        skipped.append(
+            Skipped(str(directory), f"cannot read folder: {err.strerror or err}", "unreadable")
+        )
         return
     for entry in entries:
         if entry.name.startswith((".", "~$")):
@@ -125,16 +129,26 @@ def _visit(
     try:
         st = os.stat(path)
     except OSError as err:
-        skipped.append(Skipped(str(path), _stat_failure_reason(err, path)))
+        failure = _stat_failure(err, path)
+        skipped.append(Skipped(str(path), str(failure), failure.code, dict(failure.params)))
         return
     if not stat.S_ISDIR(st.st_mode):
         _consider_file(path, st, files, skipped, seen_files)
         return
     real = os.path.realpath(path)
     if real in ancestors:
-        skipped.append(Skipped(str(path), "symbolic link loop (points to a parent folder)"))
+        skipped.append(
+            Skipped(str(path), "symbolic link loop (points to a parent folder)", "symlink_loop")
+        )
     elif len(ancestors) >= _MAX_DEPTH:
-        skipped.append(Skipped(str(path), f"folder nested more than {_MAX_DEPTH} deep"))
+        skipped.append(
+            Skipped(
+                str(path),
+                f"folder nested more than {_MAX_DEPTH} deep",
+                "too_deep",
+                {"depth": _MAX_DEPTH},
+            )
+        )
     else:
         _walk(path, (*ancestors, real), files, skipped, seen_files, seen_dirs)
 
@@ -143,11 +157,12 @@ def _consider_file(
     path: Path, st: os.stat_result, files: list[Path], skipped: list[Skipped], seen: set[str]
 ) -> None:
     if not stat.S_ISREG(st.st_mode):
-        skipped.append(Skipped(str(path), "not a regular file"))
+        skipped.append(Skipped(str(path), "not a regular file", "not_regular"))
         return
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
-        skipped.append(Skipped(str(path), _unsupported_reason(suffix)))
+        err = _unsupported(suffix)
+        skipped.append(Skipped(str(path), str(err), err.code, dict(err.params)))
         return
     key = os.path.realpath(path)
     if key in seen:
@@ -157,18 +172,21 @@ def _consider_file(
     files.append(path)
 
 
-def _stat_failure_reason(err: OSError, path: Path) -> str:
+def _stat_failure(err: OSError, path: Path) -> LoadError:
+    """Why a path that cannot be stat-ed is left out."""
     if err.errno == errno.ELOOP:
-        return "symbolic link loop"
+        return LoadError("symbolic link loop", code="symlink_loop")
     if err.errno == errno.ENOENT and path.is_symlink():
-        return "broken symbolic link (its target does not exist)"
+        return LoadError("broken symbolic link (its target does not exist)", code="symlink_broken")
     if isinstance(err, PermissionError):
-        return "permission denied"
-    return f"cannot read: {err.strerror or err}"
+        return LoadError("permission denied", code="permission_denied")
+    return LoadError(f"cannot read: {err.strerror or err}", code="unreadable")
 
 
-def _unsupported_reason(suffix: str) -> str:
-    return f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
+def _unsupported(suffix: str) -> LoadError:
+    if not suffix:
+        return LoadError("unsupported file type (no extension)", code="no_extension")
+    return LoadError(f"unsupported file type {suffix}", code="unsupported_type", suffix=suffix)
 
 
 # --------------------------------------------------------------------------- loading
@@ -199,7 +217,7 @@ def load_document(
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
-        raise LoadError(_unsupported_reason(suffix))
+        raise _unsupported(suffix)
     data = _read_bytes(p, max_bytes)
     try:
         raw, title_hint = _READERS[suffix](data)
@@ -207,16 +225,18 @@ def load_document(
         raise
     except Exception as err:  # a reader library failed in a way we did not foresee
         logger.debug("reader for %s failed", p, exc_info=True)
-        raise LoadError(f"could not read {suffix} file: {type(err).__name__}: {err}") from err
-    if not raw.strip():
         raise LoadError(
-            "file contains only whitespace"
-            if suffix in (".txt", ".md")
-            else "no text found in the file"
-        )
+            f"could not read {suffix} file: {type(err).__name__}: {err}",
+            code="reader_failed",
+            suffix=suffix,
+        ) from err
+    if not raw.strip():
+        if suffix in (".txt", ".md"):
+            raise LoadError("file contains only whitespace", code="empty")
+        raise LoadError("no text found in the file", code="no_text")
     text = clean_text(raw)
     if not any(ch.isalnum() for ch in text):
-        raise LoadError("no text left after cleaning")
+        raise LoadError("no text left after cleaning", code="no_text")
     title = ""
     if title_hint:
         title = _shorten(_tidy_title(clean_text(title_hint)), _TITLE_MAX_CHARS)
@@ -272,7 +292,12 @@ def _format_limit(n: int) -> str:
 
 
 def _too_large(size: int, max_bytes: int) -> LoadError:
-    return LoadError(f"file is {_format_size(size)}, over the {_format_limit(max_bytes)} limit")
+    return LoadError(
+        f"file is {_format_size(size)}, over the {_format_limit(max_bytes)} limit",
+        code="too_large",
+        size_bytes=size,
+        limit_bytes=max_bytes,
+    )
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -281,31 +306,33 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         st = os.stat(path)
     except FileNotFoundError as err:
         if path.is_symlink():
-            raise LoadError("broken symbolic link (its target does not exist)") from err
-        raise LoadError("file not found") from err
+            raise LoadError(
+                "broken symbolic link (its target does not exist)", code="symlink_broken"
+            ) from err
+        raise LoadError("file not found", code="file_not_found") from err
     except PermissionError as err:
-        raise LoadError("permission denied") from err
+        raise LoadError("permission denied", code="permission_denied") from err
     except OSError as err:
-        raise LoadError(_stat_failure_reason(err, path)) from err
+        raise _stat_failure(err, path) from err
     if stat.S_ISDIR(st.st_mode):
-        raise LoadError("is a folder, not a file")
+        raise LoadError("is a folder, not a file", code="is_folder")
     if not stat.S_ISREG(st.st_mode):
-        raise LoadError("not a regular file")
+        raise LoadError("not a regular file", code="not_regular")
     if st.st_size == 0:
-        raise LoadError("file is empty")
+        raise LoadError("file is empty", code="empty")
     if st.st_size > max_bytes:
         raise _too_large(st.st_size, max_bytes)
     try:
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except PermissionError as err:
-        raise LoadError("permission denied") from err
+        raise LoadError("permission denied", code="permission_denied") from err
     except OSError as err:
-        raise LoadError(f"cannot read file: {err.strerror or err}") from err
+        raise LoadError(f"cannot read file: {err.strerror or err}", code="unreadable") from err
     if len(data) > max_bytes:  # the file grew after stat
         raise _too_large(len(data), max_bytes)
     if not data:
-        raise LoadError("file is empty")
+        raise LoadError("file is empty", code="empty")
     return data
 
 
@@ -352,9 +379,11 @@ def decode_bytes(data: bytes) -> str:
             try:
                 return data.decode(codec)
             except UnicodeDecodeError as err:
-                raise LoadError(f"not valid {codec} text despite its byte-order mark") from err
+                raise LoadError(
+                    f"not valid {codec} text despite its byte-order mark", code="not_text"
+                ) from err
     if b"\x00" in data:
-        raise LoadError("binary file, not text (it contains NUL bytes)")
+        raise LoadError("binary file, not text (it contains NUL bytes)", code="binary")
     try:
         return _check_not_binary(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -381,7 +410,9 @@ def decode_bytes(data: bytes) -> str:
         return _check_not_binary(str(best))
     if western is not None:
         return _check_not_binary(western)
-    raise LoadError("not a text file (its character encoding could not be recognised)")
+    raise LoadError(
+        "not a text file (its character encoding could not be recognised)", code="not_text"
+    )
 
 
 def _looks_western(text: str) -> bool:
@@ -400,7 +431,7 @@ def _check_not_binary(text: str) -> str:
         return text
     controls = len(_BINARY_CONTROLS.findall(text))
     if controls > max(2, len(text) // 100):
-        raise LoadError("binary file, not text (it is full of control characters)")
+        raise LoadError("binary file, not text (it is full of control characters)", code="binary")
     return text
 
 
@@ -612,17 +643,24 @@ def _read_pdf(data: bytes) -> tuple[str, str | None]:
             try:
                 unlocked = reader.decrypt("")
             except Exception as err:
-                raise LoadError("PDF is encrypted and cannot be opened") from err
+                raise LoadError(
+                    "PDF is encrypted and cannot be opened", code="pdf_encrypted"
+                ) from err
             if not unlocked:
-                raise LoadError("PDF is password-protected")
+                raise LoadError("PDF is password-protected", code="pdf_encrypted")
         pages = [page.extract_text() or "" for page in reader.pages]
     except LoadError:
         raise
     except Exception as err:
-        raise LoadError(f"corrupt or unreadable PDF ({type(err).__name__}: {err})") from err
+        raise LoadError(
+            f"corrupt or unreadable PDF ({type(err).__name__}: {err})", code="pdf_corrupt"
+        ) from err
     text = "\n\n".join(p for p in pages if p.strip())
     if not any(ch.isalnum() for ch in text):
-        raise LoadError("PDF has no extractable text (scanned images? run OCR on it first)")
+        raise LoadError(
+            "PDF has no extractable text (scanned images? run OCR on it first)",
+            code="pdf_no_text",
+        )
     return text, None
 
 
@@ -646,7 +684,10 @@ def _read_docx(data: bytes) -> tuple[str, str | None]:
             elif isinstance(item, Table):
                 blocks.extend(_docx_table(item))
     except Exception as err:
-        raise LoadError(f"corrupt or unreadable .docx file ({type(err).__name__}: {err})") from err
+        raise LoadError(
+            f"corrupt or unreadable .docx file ({type(err).__name__}: {err})",
+            code="docx_corrupt",
+        ) from err
     return "\n\n".join(blocks), title
 
 

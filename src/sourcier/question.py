@@ -185,9 +185,16 @@ def normalise_history(history: Sequence[Any] | None) -> list[Turn]:
                 turns.append(Turn("assistant", bot))
         else:
             raise InputError(
-                f"history items must be messages or (question, answer) pairs: {item!r}"
+                f"history items must be messages or (question, answer) pairs: {item!r}",
+                code="history_invalid",
+                item=_short_repr(item),
             )
     return turns
+
+
+def _short_repr(item: Any, limit: int = 60) -> str:
+    text = repr(item)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def is_follow_up(question: str, terms: Sequence[str] | None = None) -> bool:
@@ -268,13 +275,20 @@ class Question:
 def check_text(text: Any, *, max_chars: int, what: str = "question") -> str:
     """The stripped question, or an InputError that says in one line what is wrong."""
     if not isinstance(text, str):
-        raise InputError(f"the {what} must be text, not {type(text).__name__}")
+        kind = type(text).__name__
+        raise InputError(
+            f"the {what} must be text, not {kind}", code="question_type", what=what, type=kind
+        )
     stripped = text.strip()
     if not stripped:
-        raise InputError(f"the {what} is empty")
+        raise InputError(f"the {what} is empty", code="question_empty", what=what)
     if len(stripped) > max_chars:
         raise InputError(
-            f"the {what} is {len(stripped):,} characters long; the limit is {max_chars:,}"
+            f"the {what} is {len(stripped):,} characters long; the limit is {max_chars:,}",
+            code="question_too_long",
+            what=what,
+            length=len(stripped),
+            limit=max_chars,
         )
     return stripped
 

@@ -92,21 +92,47 @@ def _write_atomic(path: Path, data: str) -> None:
     _fsync_dir(path.parent)
 
 
+def rebuild_hint(path: Path) -> str:
+    """How to fix a damaged index, as the end of an error line."""
+    return f"rebuild it with `sourcier index FOLDER --index {path}`"
+
+
+def corrupt(path: Path, detail: object) -> IndexCorruptError:
+    """The error for a damaged index at ``path``: what is wrong and how to fix it."""
+    what = " ".join(str(detail).split())  # FAISS and SQLite messages span lines
+    if len(what) > 300:
+        what = what[:299] + "…"
+    return IndexCorruptError(
+        f"the index at {path} is damaged ({what}); {rebuild_hint(path)}",
+        code="index_corrupt",
+        path=str(path),
+        detail=what,
+    )
+
+
 def current_generation(path: Path) -> Path | None:
-    """The live generation folder of the index at ``path``, or None if there is none."""
+    """The live generation folder of the index at ``path``, or None if there is none.
+
+    Raises:
+        IndexCorruptError: ``CURRENT`` exists but cannot be read or names no generation.
+    """
     try:
         name = (path / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    except OSError as err:
-        raise IndexCorruptError(f"cannot read {path / CURRENT}: {err}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise corrupt(path, f"cannot read {CURRENT}: {err}") from err
     if not name.startswith("gen-") or "/" in name:
-        raise IndexCorruptError(f"{path / CURRENT} names no generation ({name!r})")
+        raise corrupt(path, f"{CURRENT} names no generation ({name[:40]!r})")
     return path / name
 
 
 def index_exists(path: str | Path) -> bool:
-    """Whether a complete index lives at ``path``."""
+    """Whether a complete index lives at ``path``.
+
+    Raises:
+        IndexCorruptError: ``CURRENT`` exists but cannot be read or names no generation.
+    """
     gen = current_generation(Path(path))
     return gen is not None and (gen / MANIFEST).is_file()
 
@@ -210,14 +236,22 @@ def read_snapshot(gen: Path) -> Snapshot:
     """Load one generation; raise IndexCorruptError if any part is missing or damaged."""
     import faiss
 
+    path = gen.parent
     try:
         manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise IndexCorruptError(f"cannot read the manifest of {gen}: {err}") from err
+        raise corrupt(path, f"cannot read {gen.name}/{MANIFEST}: {err}") from err
+    if not isinstance(manifest, dict):
+        raise corrupt(path, f"{gen.name}/{MANIFEST} is not a JSON object")
     if manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version")
         raise IndexCorruptError(
-            f"index format {manifest.get('format_version')!r} is not supported "
-            f"(this sourcier reads format {FORMAT_VERSION}); rebuild the index"
+            f"the index at {path} has format {found!r}, which this sourcier does not read "
+            f"(it reads format {FORMAT_VERSION}); {rebuild_hint(path)}",
+            code="index_format",
+            path=str(path),
+            found=str(found),
+            supported=FORMAT_VERSION,
         )
     try:
         db = sqlite3.connect(f"file:{gen / DOCS_DB}?mode=ro", uri=True)
@@ -254,18 +288,21 @@ def read_snapshot(gen: Path) -> Snapshot:
         dense = faiss.read_index(str(gen / DENSE))
         bm25 = BM25Index.load(gen / BM25_DIR)
         sentence_vectors = np.load(gen / SENTENCES, allow_pickle=False)
-    except IndexCorruptError:
-        raise
+    except IndexCorruptError as err:
+        if err.code is not None:
+            raise
+        raise corrupt(path, f"{gen.name}: {err}") from err
     except (sqlite3.Error, KeyError, RuntimeError, OSError, ValueError) as err:
-        raise IndexCorruptError(f"the index generation {gen} is damaged: {err}") from err
+        raise corrupt(path, f"{gen.name}: {err}") from err
     if (
         dense.ntotal != len(chunks)
         or len(bm25) != len(chunks)
         or len(sentence_vectors) != len(sentence_rows)
     ):
-        raise IndexCorruptError(
-            f"the index generation {gen} is inconsistent: {len(chunks)} chunks, "
-            f"{dense.ntotal} vectors, {len(bm25)} BM25 entries"
+        raise corrupt(
+            path,
+            f"{gen.name} is inconsistent: {len(chunks)} chunks, {dense.ntotal} vectors, "
+            f"{len(bm25)} BM25 entries",
         )
     positions = {int(f): i for i, f in enumerate(faiss_ids)}
     by_chunk_id = {c.chunk_id: c for c in chunks}
@@ -306,8 +343,15 @@ def write_generation(
 
     path.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
-    previous = current_generation(path)
-    number = int(previous.name.split("-")[1]) + 1 if previous is not None else 1
+    try:
+        previous = current_generation(path)
+    except IndexCorruptError:  # a damaged CURRENT is being replaced by this build
+        previous = None
+    # above every generation on disk, so a folder left by a killed build is never reused
+    numbers = [int(p.name[4:]) for p in path.glob("gen-*") if p.name[4:].isdigit()]
+    if previous is not None and previous.name[4:].isdigit():
+        numbers.append(int(previous.name[4:]))
+    number = max(numbers, default=0) + 1
     final = path / f"gen-{number:06d}"
     if final.exists():  # left over by a build killed after its rename: never live, drop it
         shutil.rmtree(final)
@@ -398,15 +442,47 @@ def _prune_generations(path: Path, *, keep: set[str]) -> None:
 
 
 def require_index(path: Path) -> Path:
-    """The live generation of ``path``, or IndexNotFoundError with a helpful line."""
+    """The live generation of ``path``.
+
+    Raises:
+        IndexNotFoundError: nothing was ever indexed at ``path`` (no ``CURRENT``).
+        IndexCorruptError: ``CURRENT`` points to a generation that is missing or has
+            no manifest; the message says how to fix it.
+    """
     gen = current_generation(path)
     if gen is None:
         raise IndexNotFoundError(
-            f"no index at {path}; build one with `sourcier index FOLDER --index {path}`"
+            f"no index at {path}; build one with `sourcier index FOLDER --index {path}`",
+            code="index_not_found",
+            path=str(path),
         )
     if not gen.is_dir():
-        raise IndexCorruptError(f"{path / CURRENT} points to {gen.name}, which is missing")
+        previous = _complete_generations(path)
+        fallback = (
+            f", or put {previous[-1].name} (an older complete generation) in {path / CURRENT}"
+            if previous
+            else ""
+        )
+        raise IndexCorruptError(
+            f"the index at {path} is damaged: {CURRENT} points to {gen.name}, which is "
+            f"missing; {rebuild_hint(path)}{fallback}",
+            code="index_generation_missing",
+            path=str(path),
+            generation=gen.name,
+        )
+    if not (gen / MANIFEST).is_file():
+        raise corrupt(path, f"{gen.name} has no {MANIFEST}")
     return gen
+
+
+def _complete_generations(path: Path) -> list[Path]:
+    """The generation folders with a manifest, oldest first."""
+    found = [
+        p
+        for p in path.glob("gen-*")
+        if ".tmp-" not in p.name and p.name[4:].isdigit() and (p / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda p: int(p.name[4:]))
 
 
 def disk_size(path: Path) -> int:

@@ -185,10 +185,23 @@ class Notice:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was not indexed, and why."""
+    """A file that was not indexed, and why.
+
+    Attributes:
+        path: the file (or folder) left out.
+        reason: why, in English ("file is empty").
+        code: a stable name for the reason ("empty"), for translated messages
+            (:func:`sourcier.messages.say_skipped`); ``None`` when it has none.
+        params: the values the reason quotes (a size, a suffix ...).
+    """
 
     path: str
     reason: str
+    code: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "code": self.code, "params": self.params}
 
 
 @dataclass(frozen=True)
@@ -212,5 +225,5 @@ class BuildReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["skipped"] = [asdict(s) for s in self.skipped]
+        d["skipped"] = [s.to_dict() for s in self.skipped]
         return d
