@@ -1,0 +1,304 @@
+"""The Gradio app: the layout of the chat, its side panels and settings, and the wiring
+of each event to its handler (:mod:`sourcier.ui.handlers`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .handlers import CANCELLED, Handlers
+from .library import Library
+from .render import SOURCES_PLACEHOLDER, VIEWER_PLACEHOLDER
+from .style import (
+    CSS_CORPUS,
+    CSS_HEADER,
+    CSS_SOURCES,
+    CSS_STATUS,
+    CSS_VIEWER,
+    JS_AFTER_OPEN,
+    JS_OPEN,
+    JS_SOURCES,
+    JS_VIEWER,
+    css,
+)
+from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_MB
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+EXAMPLES: tuple[str, ...] = (
+    "Qui préside le pôle SCS ?",
+    "Combien d'entreprises sont implantées sur le Technopôle de l'Arbois ?",
+    "Quand les acteurs marseillais se rendent-ils à Helsinki ?",
+    "Que veut développer la Brain Port Community ?",
+    "Who is Federico Casalegno?",
+    "How many competitiveness clusters were created in France?",
+    # the documents do not say: sourcier declines, and says why
+    "Quel est le budget de la nouvelle chaire Smart Port ?",
+)
+
+MODES: tuple[tuple[str, str], ...] = (
+    ("Hybride : mots-clés + sens (recommandé)", "hybrid"),
+    ("Sens seulement (dense)", "dense"),
+)
+
+
+def build_app(
+    *,
+    index: str | Path | None = None,
+    upload_dir: Path | None = None,
+    llm: Any = None,
+    llm_base_url: str | None = None,
+    llm_timeout: float | None = None,
+) -> gr.Blocks:
+    """The sourcier chat app, ready to ``launch()``.
+
+    Args:
+        index: the index folder (``None``: the default index, built from the bundled
+            corpus if it does not exist yet).
+        upload_dir: where uploaded files are kept (default ``<index>/uploads``).
+        llm: a LangChain chat model or a ``provider:model`` string: answers are then
+            generative by default (a setting switches back to extractive quotes).
+        llm_base_url: the server of an ``llm`` string.
+        llm_timeout: seconds the model may take before the extractive answer is shown.
+
+    Returns:
+        A ``gr.Blocks`` with the queue configured; its ``launch()`` defaults to the upload
+        size limit. Named API endpoint: ``/ask`` (question first, everything else optional;
+        returns ``Answer.to_dict()``).
+
+    Raises:
+        IndexNotFoundError: ``index`` names a folder with no index.
+    """
+    _offline_gradio()
+    import gradio as gr
+
+    from ..api import ensure_index
+
+    library = Library(
+        ensure_index(index),
+        upload_dir,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        llm_timeout=llm_timeout,
+    )
+    library.index()  # fail now, in one line, if the index cannot be opened
+    handlers = Handlers(library)
+
+    # Gradio injects EventData and Progress by the parameters' resolved type hints and
+    # default values, so these two stay closures here.
+    def open_doc(evt: gr.EventData):
+        return handlers.open_doc(evt)
+
+    open_doc.__annotations__["evt"] = gr.EventData  # postponed annotations: resolve here
+
+    def upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's injection idiom
+        return handlers.upload(files, progress)
+
+    # ---- layout ----
+
+    with _blocks_class()(title="Sourcier — questions sur vos documents", fill_width=True) as demo:
+        gr.HTML(
+            '<div class="brand"><h1>Sourcier</h1><span class="tag">Posez vos questions à '
+            "vos documents : chaque réponse cite ses sources, vérifiables d’un clic. "
+            "<i>Ask in French or English.</i></span></div>",
+            css_template=css(CSS_HEADER),
+            js_on_load=None,
+        )
+        history = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=360):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="chat",
+                    height=520,
+                    sanitize_html=True,
+                    render_markdown=True,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    group_consecutive_messages=False,
+                    buttons=["copy"],
+                    placeholder="Les réponses citent leurs passages avec des renvois **[n]**. "
+                    "Essayez un exemple ci-dessous.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        show_label=False,
+                        elem_id="question",
+                        scale=5,
+                        lines=1,
+                        max_lines=6,
+                        placeholder="Posez votre question… (français ou anglais / French or "
+                        "English)",
+                        autofocus=True,
+                    )
+                    send = gr.Button(
+                        "Envoyer", variant="primary", scale=1, min_width=100, elem_id="send"
+                    )
+                with gr.Row():
+                    clear = gr.Button("Nouvelle conversation", size="sm", variant="secondary")
+                gr.Examples(
+                    examples=[[q] for q in EXAMPLES],
+                    inputs=[question],
+                    label="Exemples / Examples",
+                    examples_per_page=len(EXAMPLES),
+                )
+            with gr.Column(scale=4, min_width=340), gr.Tabs(selected="sources") as tabs:
+                with gr.Tab("Sources", id="sources"):
+                    sources = gr.HTML(
+                        SOURCES_PLACEHOLDER,
+                        elem_id="sources",
+                        css_template=css(CSS_SOURCES),
+                        js_on_load=JS_SOURCES,
+                    )
+                with gr.Tab("Document", id="document"):
+                    viewer = gr.HTML(
+                        VIEWER_PLACEHOLDER,
+                        elem_id="doc-viewer",
+                        css_template=css(CSS_VIEWER),
+                        js_on_load=JS_VIEWER,
+                    )
+                with gr.Tab("Corpus", id="corpus"):
+                    corpus = gr.HTML(
+                        "", elem_id="corpus", css_template=css(CSS_CORPUS), js_on_load=JS_OPEN
+                    )
+                    files = gr.File(
+                        label=f"Ajouter des documents ({', '.join(ALLOWED_EXTENSIONS)} ; "
+                        f"{MAX_UPLOAD_MB:g} Mo max. par fichier)",
+                        file_count="multiple",
+                        file_types=list(ALLOWED_EXTENSIONS),
+                        elem_id="upload",
+                        height=120,
+                    )
+                    upload_status = gr.HTML(
+                        "", elem_id="upload-status", css_template=css(CSS_STATUS), js_on_load=None
+                    )
+                    with gr.Row():
+                        to_remove = gr.Dropdown(
+                            label="Retirer un document de l’index",
+                            choices=[],
+                            elem_id="remove-choice",
+                            scale=4,
+                        )
+                        remove_btn = gr.Button(
+                            "Retirer", variant="stop", scale=1, min_width=90, elem_id="remove"
+                        )
+                with gr.Tab("Réglages", id="settings"):
+                    gr.Markdown(
+                        "Ces réglages s’appliquent à la **prochaine question**. "
+                        "_Settings apply to the next question._"
+                    )
+                    k = gr.Slider(
+                        1, 10, value=5, step=1, label="Passages consultés (k)", elem_id="k"
+                    )
+                    mode = gr.Radio(
+                        choices=list(MODES), value="hybrid", label="Recherche", elem_id="mode"
+                    )
+                    answer_mode = gr.Radio(
+                        choices=[
+                            ("Extractive : citations exactes, sans modèle", "extractive"),
+                            (
+                                f"Générative : {library.llm_name or 'aucun modèle configuré'}",
+                                "generative",
+                            ),
+                        ],
+                        value="generative" if library.llm is not None else "extractive",
+                        interactive=library.llm is not None,
+                        label="Réponse",
+                        info=(
+                            "Chaque phrase du modèle est vérifiée dans un passage cité."
+                            if library.llm is not None
+                            else "Pour un modèle : sourcier serve --llm openai:MODELE "
+                            "--llm-base-url http://127.0.0.1:8080/v1"
+                        ),
+                        elem_id="answer-mode",
+                    )
+                    only_docs = gr.Dropdown(
+                        label="Limiter aux documents (vide : tous)",
+                        choices=[],
+                        multiselect=True,
+                        elem_id="only-docs",
+                    )
+                    with gr.Row():
+                        date_from = gr.Textbox(
+                            label="Depuis (date)",
+                            placeholder="2011 ou 2011-06",
+                            elem_id="date-from",
+                        )
+                        date_to = gr.Textbox(
+                            label="Jusqu’à (date)", placeholder="2017-12", elem_id="date-to"
+                        )
+
+        # ---- wiring ----
+        chat_inputs = [
+            question, chatbot, history, k, mode, only_docs, date_from, date_to, answer_mode
+        ]  # fmt: skip
+        chat_outputs = [chatbot, history, sources, question, tabs]
+        for trigger in (question.submit, send.click):
+            trigger(
+                handlers.respond,
+                chat_inputs,
+                chat_outputs,
+                api_visibility="private",
+                concurrency_limit=4,
+                concurrency_id="ask",
+            )
+        clear.click(
+            handlers.new_conversation,
+            None,
+            [chatbot, history, sources, viewer],
+            api_visibility="private",
+            queue=False,
+        )
+        for panel in (sources, corpus):
+            panel.open_doc(
+                open_doc, None, [viewer, tabs], api_visibility="private", queue=False
+            ).then(None, js=JS_AFTER_OPEN)
+        corpus_outputs = [corpus, to_remove, only_docs]
+        demo.load(handlers.corpus_view, [only_docs], corpus_outputs, api_visibility="private")
+        files.upload(
+            upload,
+            [files],
+            [upload_status, *corpus_outputs, files],
+            api_name="upload",
+            api_visibility="undocumented",
+            concurrency_limit=1,
+            concurrency_id="index-write",
+        )
+        remove_btn.click(
+            handlers.remove,
+            [to_remove, only_docs],
+            [upload_status, *corpus_outputs],
+            js=f"(d, s) => [(!d || confirm('Retirer ce document de l’index ?')) ? d : "
+            f"'{CANCELLED}', s]",
+            api_visibility="private",
+            concurrency_limit=1,
+            concurrency_id="index-write",
+        )
+        gr.api(handlers.ask_api, api_name="ask", concurrency_limit=4, concurrency_id="ask")
+
+    demo.queue(default_concurrency_limit=2)
+    demo.sourcier_library = library  # type: ignore[attr-defined]  # for tests and serve()
+    return demo
+
+
+def _offline_gradio() -> None:
+    """Keep Gradio from calling home: its analytics and version check reach
+    api.gradio.app at every start unless told not to. A user who sets
+    GRADIO_ANALYTICS_ENABLED=True keeps them."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def _blocks_class() -> type:
+    """gr.Blocks whose ``launch()`` defaults to the upload size limit (also via app/app.py)."""
+    import gradio as gr
+
+    class SourcierBlocks(gr.Blocks):
+        def launch(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("max_file_size", f"{MAX_UPLOAD_MB:g}mb")
+            kwargs.setdefault("footer_links", ["api"])
+            return super().launch(*args, **kwargs)
+
+    return SourcierBlocks

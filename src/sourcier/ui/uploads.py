@@ -1,0 +1,90 @@
+"""Uploaded files: a safe name, the checks made before reading one, and storing the copy.
+
+The accepted types and the size limit are the core's (``loaders.SUPPORTED_EXTENSIONS``,
+``Settings.max_file_mb``), so the upload box and ``sourcier index`` never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from pathlib import Path
+
+from ..errors import InputError
+from ..loaders import SUPPORTED_EXTENSIONS
+from ..settings import Settings
+
+_ORDER = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(
+    [e for e in _ORDER if e in SUPPORTED_EXTENSIONS]
+    + sorted(SUPPORTED_EXTENSIONS.difference(_ORDER))
+)
+"""What the upload accepts: the core's ``loaders.SUPPORTED_EXTENSIONS``, in display order."""
+
+MAX_UPLOAD_MB: float = Settings().max_file_mb
+"""Upload size limit per file, in megabytes (the core's ``Settings.max_file_mb``)."""
+
+
+def sanitize_filename(name: str, *, max_length: int = 120) -> str:
+    """A safe file name for an upload: no folders, no hidden or reserved names.
+
+    Only the last path component is kept (``../../etc/passwd`` → ``passwd``; both ``/``
+    and ``\\`` count as separators), characters other than letters, digits, ``.``,
+    ``-``, ``_``, spaces and parentheses become ``_``, leading dots and spaces are
+    dropped, and the name is shortened to ``max_length`` keeping its extension.
+    An empty result becomes ``document``.
+    """
+    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/")
+    name = name.rstrip("/ ").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[^\w.\- ()]", "_", name)
+    name = re.sub(r"\s+", " ", name)
+    name = re.sub(r"\.{2,}", ".", name).strip(" ._-") or "document"
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if stem.split(".")[0].upper() in _RESERVED:
+        stem = "_" + stem
+    ext = ext[:10]
+    suffix = f".{ext}" if ext else ""
+    stem = stem[: max(1, max_length - len(suffix))].rstrip(" .") or "document"
+    return stem + suffix
+
+
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
+
+
+def check_upload(name: str, size: int, *, max_mb: float = MAX_UPLOAD_MB) -> str | None:
+    """Why an upload is refused before reading it (one French sentence), or None."""
+    suffix = Path(sanitize_filename(name)).suffix.lower()
+    if suffix not in ALLOWED_EXTENSIONS:
+        got = f"« {suffix} »" if suffix else "sans extension"
+        return f"type de fichier non pris en charge ({got}) ; formats acceptés : " + ", ".join(
+            ALLOWED_EXTENSIONS
+        )
+    if size > max_mb * 1024 * 1024:
+        return f"fichier trop volumineux ({size / 1024 / 1024:.1f} Mo ; limite {max_mb:g} Mo)"
+    if size == 0:
+        return "le fichier est vide"
+    return None
+
+
+def store_upload(src: str | Path, name: str, upload_dir: str | Path) -> Path:
+    """Copy an uploaded file into ``upload_dir`` under a sanitised name; return the copy.
+
+    The target is always directly inside ``upload_dir``, whatever ``name`` says; a file
+    already there with the same name is replaced (an edited document replaces its older
+    version in the index).
+    """
+    folder = Path(upload_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = (folder / sanitize_filename(name)).resolve()
+    if target.parent != folder:  # cannot happen after sanitising; kept as a guard
+        raise InputError(f"unsafe upload name {name!r}")
+    tmp = folder / f".upload-{threading.get_ident()}-{time.monotonic_ns()}"
+    shutil.copyfile(src, tmp)
+    tmp.replace(target)
+    return target
