@@ -70,12 +70,43 @@ def test_discover_walks_sorted_skips_hidden_and_reports_unsupported(tmp_path: Pa
         "sub/deeper/d.pdf",
     ]
     assert all(f.is_absolute() for f in files)
-    reasons = {Path(s.path).name: s.reason for s in skipped}
-    assert reasons == {
-        "README": "unsupported file type (no extension)",
-        "table.xlsx": "unsupported file type .xlsx",
+    codes = {Path(s.path).name: s.code for s in skipped}
+    assert codes == {
+        ".git": "hidden_folder",  # reported once, not walked
+        ".hidden.txt": "hidden_file",
+        "README": "readme",
+        "table.xlsx": "unsupported_type",
     }
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["table.xlsx"] == "unsupported file type .xlsx"
+    assert "name it to index it" in reasons[".hidden.txt"]
+    assert "name the file itself" in reasons["README"]
     assert discover([tmp_path]) == (files, skipped)  # deterministic
+
+
+def test_readmes_are_left_out_of_a_folder_but_indexed_when_named(tmp_path: Path) -> None:
+    for name in ("README.md", "readme.txt", "Readme.fr.md", "README", "sub/README.html"):
+        write(tmp_path / name, "# Notes\n\nCe dossier contient des communiqués.")
+    write(tmp_path / "readme-first.txt", "Un vrai document dont le nom commence par readme.")
+    write(tmp_path / "sub" / "doc.txt", "Un document.")
+    write(tmp_path / ".env.md", "caché")
+
+    files, skipped = discover([tmp_path])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "readme-first.txt",
+        "sub/doc.txt",
+    ]
+    assert sorted(
+        Path(s.path).relative_to(tmp_path).as_posix() for s in skipped if s.code == "readme"
+    ) == [
+        "README",
+        "README.md",
+        "Readme.fr.md",
+        "readme.txt",
+        "sub/README.html",
+    ]
+    named, none = discover([tmp_path / "README.md", tmp_path / ".env.md"])
+    assert named == [tmp_path / "README.md", tmp_path / ".env.md"] and none == []
 
 
 def test_discover_accepts_files_and_deduplicates(tmp_path: Path) -> None:
@@ -645,7 +676,7 @@ EXPECTED_CORPUS = {
 @pytest.fixture(scope="module")
 def corpus_docs() -> dict[str, Document]:
     files, skipped = discover([bundled_corpus_dir()])
-    assert skipped == []
+    assert [(Path(s.path).name, s.code) for s in skipped] == [("README.md", "readme")]
     return {f.name: load_document(f) for f in files if f.suffix == ".txt"}
 
 

@@ -54,10 +54,19 @@ _DATELINE_WINDOW = 500
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
     """Expand files and folders into the list of files sourcier can read.
 
-    Folders are walked recursively in sorted order. Hidden files and folders (a name
-    starting with ``.``) and Office lock files (``~$...``) are passed over silently;
-    symbolic links are followed, but a link loop or a broken link becomes a
-    :class:`Skipped` entry instead of an endless walk or a crash.
+    Folders are walked recursively in sorted order. What a walk leaves out, each as a
+    :class:`Skipped` entry with its reason:
+
+    - hidden files and folders (a name starting with ``.``; code ``hidden_file`` /
+      ``hidden_folder``; a hidden folder is not walked);
+    - a folder's README: a file whose name, up to its first dot, is ``readme`` in any
+      case (``README``, ``README.md``, ``readme.txt``, ``Readme.fr.md``; code
+      ``readme``), because it describes the folder rather than being a document;
+    - unsupported types, link loops and broken links (instead of an endless walk or
+      a crash).
+
+    A file named directly in ``paths`` is always taken, hidden or README alike: that
+    is how to index one. Office lock files (``~$...``) are passed over silently.
 
     Args:
         paths: files and/or folders, in the order to report them.
@@ -112,9 +121,37 @@ def _walk(
         )
         return
     for entry in entries:
-        if entry.name.startswith((".", "~$")):
+        if entry.name.startswith("~$"):  # an Office lock file, not a document
             continue
-        _visit(Path(entry.path), ancestors, files, skipped, seen_files, seen_dirs)
+        if entry.name.startswith("."):
+            skipped.append(_hidden(entry))
+        elif is_readme(entry.name) and not entry.is_dir():
+            skipped.append(
+                Skipped(
+                    entry.path,
+                    "a folder's README, not a document; name the file itself to index it",
+                    "readme",
+                )
+            )
+        else:
+            _visit(Path(entry.path), ancestors, files, skipped, seen_files, seen_dirs)
+
+
+def is_readme(name: str) -> bool:
+    """Whether a file name is a README: up to its first dot, ``readme`` in any case."""
+    return name.split(".", 1)[0].lower() == "readme"
+
+
+def _hidden(entry: os.DirEntry[str]) -> Skipped:
+    if entry.is_dir():
+        return Skipped(
+            entry.path,
+            "hidden folder (its name starts with a dot); name it to index what it holds",
+            "hidden_folder",
+        )
+    return Skipped(
+        entry.path, "hidden file (its name starts with a dot); name it to index it", "hidden_file"
+    )
 
 
 def _visit(

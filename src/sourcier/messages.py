@@ -138,12 +138,13 @@ FRENCH: dict[str, str] = {
     "reader_failed": "le fichier {suffix} n’a pas pu être lu",
     "duplicate": "même contenu que {other}",
     "hidden_file": (
-        "fichier caché (nom commençant par un point) : indexez-le en le nommant explicitement"
+        "fichier caché (nom commençant par un point) : nommez-le explicitement pour l’indexer"
     ),
-    "readme": (
-        "fichier README d’un dossier : indexez-le en le nommant explicitement "
-        "(« sourcier index {name} »)"
+    "hidden_folder": (
+        "dossier caché (nom commençant par un point) : nommez-le explicitement pour indexer "
+        "son contenu"
     ),
+    "readme": "README du dossier, pas un document : nommez le fichier lui-même pour l’indexer",
 }
 
 _WORDS: dict[str, dict[str, str]] = {
