@@ -81,6 +81,9 @@ def test_documents_and_env_var_for_index(cli_index: Path) -> None:
         (("ask", "x" * 2001), "limit is 2,000"),
         (("ask", "Bonjour ?", "--index", "/definitely/not/here"), "no index at"),
         (("ask", "Bonjour ?", "--from", "juin"), "date_from"),
+        (("ask", "Bonjour ?", "--from", "2011-13"), "not a date in the calendar"),
+        (("search", "Bonjour", "--to", "2011-02-30"), "February 2011 has 28 days"),
+        (("ask", "Bonjour ?", "--from", "2012", "--to", "2011"), "is after date_to"),
     ],
 )
 def test_user_errors_are_one_red_line_and_exit_1(
@@ -127,3 +130,32 @@ def test_ask_builds_the_missing_default_index_and_says_so(tmp_path: Path) -> Non
     assert "No index yet: building one from the bundled corpus" in proc.stderr
     assert (tmp_path / "ix" / "CURRENT").exists()
     assert "Helsinki" in proc.stdout
+
+
+# ----- checked before anything slow; removals that cannot surprise ---------------------------
+
+
+def test_a_bad_option_is_refused_before_the_index_or_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from sourcier import cli, index, paths, store
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the index or the model was touched")
+
+    monkeypatch.setattr(paths, "default_index_dir", lambda: tmp_path / "default")
+    monkeypatch.setattr(index, "make_embedder", never)
+    monkeypatch.setattr(store, "read_snapshot", never)
+    runner = CliRunner()
+    for args, message in [
+        (["ask", "Bonjour ?", "--from", "demain"], "date_from ('demain') must look like"),
+        (["ask", "Bonjour ?", "--from", "2011-13"], "no month 13"),
+        (["search", "  "], "the query is empty"),
+    ]:
+        result = runner.invoke(cli.main, args)
+        assert result.exit_code == 1, result.output
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "default").exists()  # the default index was not built first

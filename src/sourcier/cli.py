@@ -170,10 +170,14 @@ def _query_options(f: Any) -> Any:
     return f
 
 
-def _query(opts: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ask and search share, the index built first if needed."""
-    target = _ensure_index(opts["index_path"])
+def _query(text: str, opts: dict[str, Any], *, what: str) -> dict[str, Any]:
+    """The keyword arguments ask and search share, checked first (a bad date is refused
+    before the index is opened or built and before any model loads)."""
+    from .api import check_request
+
     filters = _filters(opts["doc"], opts["source"], opts["date_from"], opts["date_to"])
+    check_request(text, k=opts["k"], mode=opts["mode"], filters=filters, what=what)
+    target = _ensure_index(opts["index_path"])
     return {"index": target, "k": opts["k"], "mode": opts["mode"], "filters": filters}
 
 
@@ -196,8 +200,9 @@ def ask_cmd(
     live = llm is not None and not as_json and sys.stdout.isatty()
     answer: Answer | None = None
     streamed = False
+    query = _query(question, opts, what="question")
     for event in ask_stream(
-        question, llm=llm, llm_base_url=llm_base_url, llm_timeout=llm_timeout, **_query(opts)
+        question, llm=llm, llm_base_url=llm_base_url, llm_timeout=llm_timeout, **query
     ):
         if isinstance(event, TextDelta) and live:
             click.secho(event.text, nl=False, dim=True)
@@ -241,7 +246,7 @@ def search_cmd(query: str, as_json: bool, **opts: Any) -> None:
     """Show the passages that best match QUERY."""
     from .api import search
 
-    hits = search(query, **_query(opts))
+    hits = search(query, **_query(query, opts, what="query"))
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
