@@ -39,7 +39,7 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_index_prints_a_report_and_is_incremental(cli_index: Path) -> None:
     again = run("index", "--index", str(cli_index))
     assert again.returncode == 0, again.stderr
-    assert "Indexed 0 file(s), 5 unchanged" in again.stdout
+    assert "Indexed 0 file(s), 0 edited, 5 unchanged, 0 removed" in again.stdout
     assert "0 embedded" in again.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from sourcier import (
     search,
     store,
 )
+from sourcier.api import ensure_index
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -73,11 +75,10 @@ def test_edit_add_delete_touch_only_their_own_chunks(hashing_index: Path, corpus
     report = build_index(corpus_dir, index=hashing_index, show_progress=False)
 
     names = lambda paths: {Path(p).name for p in paths}  # noqa: E731
-    assert names(report.indexed) == {"technopole-arbois-mediterranee.txt", "nouveau.md"}
-    assert names(report.removed) == {
-        "technopole-arbois-mediterranee.txt",
-        "smart-port-aix-marseille-2017.txt",
-    }
+    assert names(report.indexed) == {"nouveau.md"}
+    assert names(report.edited) == {"technopole-arbois-mediterranee.txt"}
+    assert names(report.removed) == {"smart-port-aix-marseille-2017.txt"}
+    assert report.changed and report.to_dict()["edited"] == report.edited
     assert names(report.unchanged) == {
         "scs-mit-alliance-strategique.txt",
         "marseille-helsinki-partenariat-it.txt",
@@ -284,4 +285,167 @@ def test_concurrent_writers_are_serialised(tmp_path: Path, corpus_dir: Path) -> 
     assert all(p.returncode == 0 for p in procs), [o[1].decode()[-500:] for o in outs]
     idx = load_index(index)
     assert len(idx.documents()) == 5
+    _all_spans_exact(idx)
+
+
+# ----- removals that stick, damaged indexes that say how to fix them ----------------------
+
+
+def _names(paths) -> set[str]:
+    return {Path(p).name for p in paths}
+
+
+def test_a_removed_document_stays_out_until_it_is_named_again(
+    hashing_index: Path, corpus_dir: Path
+) -> None:
+    idx = load_index(hashing_index)
+    target = corpus_dir / "smart-port-aix-marseille-2017.txt"
+    doc_id = next(d.doc_id for d in idx.documents() if d.source == str(target))
+    report = idx.remove(doc_id)
+    assert _names(report.removed) == {target.name} and not report.kept_out
+    assert load_index(hashing_index).manifest["excluded"] == [str(target)]
+
+    again = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert again.kept_out == (str(target),)
+    assert not again.changed and not again.indexed
+    assert len(load_index(hashing_index).documents()) == 4
+    hits = search("Smart Port Marseille", index=hashing_index, mode="bm25", k=10)
+    assert all(h.source != str(target) for h in hits)
+
+    target.write_text(target.read_text() + "\nUne ligne de plus.\n")  # edited: still out
+    assert build_index(corpus_dir, index=hashing_index, show_progress=False).kept_out
+
+    back = build_index(target, index=hashing_index, show_progress=False)
+    assert back.indexed == (str(target),) and not back.kept_out
+    assert load_index(hashing_index).manifest["excluded"] == []
+    after = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert not after.kept_out and not after.changed and len(after.unchanged) == 5
+
+
+def test_add_files_brings_a_removed_upload_back(hashing_index: Path, tmp_path: Path) -> None:
+    upload = tmp_path / "uploads" / "lavande.txt"
+    upload.parent.mkdir()
+    upload.write_text("La lavande de Valensole fleurit en juillet.", encoding="utf-8")
+    idx = load_index(hashing_index)
+    idx.add_files([upload])
+    idx.remove(next(d.doc_id for d in idx.documents() if d.source == str(upload)))
+    assert build_index(upload.parent, index=hashing_index).kept_out == (str(upload),)
+    report = idx.add_files([upload])
+    assert report.indexed == (str(upload),)
+    assert any(d.source == str(upload) for d in idx.documents())
+
+
+def test_a_removed_bundled_document_stays_out_of_the_default_build(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build_index(index=index, settings=HASHING, show_progress=False)  # the bundled corpus
+    idx = load_index(index)
+    first = idx.documents()[0]
+    idx.remove(first.doc_id)
+    report = build_index(index=index, show_progress=False)
+    assert report.kept_out == (first.source,) and not report.indexed
+    assert len(load_index(index).documents()) == 4
+    assert build_index(first.source, index=index).indexed == (first.source,)
+    assert len(load_index(index).documents()) == 5
+
+
+def test_readme_and_hidden_files_of_a_folder_are_reported(tmp_path: Path, corpus_dir: Path) -> None:
+    (corpus_dir / "README.md").write_text("# Ce dossier\n\nLes cinq communiqués du pôle.\n")
+    (corpus_dir / ".brouillon.txt").write_text("Un brouillon caché.")
+    report = build_index(corpus_dir, index=tmp_path / "i", settings=HASHING, show_progress=False)
+    assert {Path(s.path).name: s.code for s in report.skipped} == {
+        "README.md": "readme",
+        ".brouillon.txt": "hidden_file",
+    }
+    assert len(report.indexed) == 5
+    named = build_index(corpus_dir / "README.md", index=tmp_path / "i", show_progress=False)
+    assert _names(named.indexed) == {"README.md"}
+
+
+_REMOVER = textwrap.dedent(
+    """
+    import os, sys
+    from sourcier import load_index, store
+    point = sys.argv[2]
+    def die(*args, **kwargs):
+        os._exit(137)
+    if point == "before-rename":
+        store.os.rename = die
+    elif point == "before-current":
+        store._write_atomic = die
+    elif point == "before-prune":
+        store._prune_generations = die
+    idx = load_index(sys.argv[1])
+    idx.remove(next(d.doc_id for d in idx.documents() if d.source.endswith(sys.argv[3])))
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["before-rename", "before-current", "before-prune"])
+def test_a_removal_dying_at_any_step_leaves_a_usable_index(
+    hashing_index: Path, corpus_dir: Path, point: str
+) -> None:
+    name = "smart-port-aix-marseille-2017.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _REMOVER, str(hashing_index), point, name],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 137, proc.stderr.decode()[-500:]
+    idx = load_index(hashing_index)
+    _all_spans_exact(idx)
+    present = any(d.source.endswith(name) for d in idx.documents())
+    excluded = [Path(s).name for s in idx.manifest.get("excluded", [])]
+    # the document and its exclusion switch together: never half applied
+    assert present == (point != "before-prune") and excluded == ([] if present else [name])
+    assert search("Smart Port", index=idx, k=1)
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert _names(report.kept_out) == (set() if present else {name})
+    if present:
+        idx.reload()
+        idx.remove(next(d.doc_id for d in idx.documents() if d.source.endswith(name)))
+        assert len(idx.documents()) == 4
+    assert not [p for p in hashing_index.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_current_pointing_nowhere_says_damaged_and_a_build_repairs_it(
+    hashing_index: Path, corpus_dir: Path, tmp_path: Path
+) -> None:
+    idx = load_index(hashing_index)
+    gen = store.current_generation(hashing_index)
+    assert gen is not None
+    shutil.rmtree(gen)
+    for call in (load_index, lambda p: search("pôle", index=p), ensure_index):
+        with pytest.raises(IndexCorruptError, match="CURRENT points to gen-") as info:
+            call(hashing_index)
+        assert "damaged" in str(info.value) and "sourcier index FOLDER --index" in str(info.value)
+    # an update of single files does not paper over it with a one-file index
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        idx.add_files([corpus_dir / "smart-port-aix-marseille-2017.txt"])
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        idx.remove(idx.documents()[0].doc_id)
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert len(report.indexed) == 5
+    assert len(load_index(hashing_index).documents()) == 5
+
+
+@pytest.mark.parametrize("damage", ["dense", "manifest", "current"])
+def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
+    tmp_path: Path, corpus_dir: Path, damage: str
+) -> None:
+    index = tmp_path / "index"
+    build_index(corpus_dir, index=index, settings=HASHING, show_progress=False)
+    gen = store.current_generation(index)
+    assert gen is not None
+    if damage == "dense":
+        (gen / store.DENSE).write_bytes(b"not a faiss index")
+    elif damage == "manifest":
+        (gen / store.MANIFEST).write_text("{not json")
+    else:
+        (index / store.CURRENT).write_text("garbage\n")
+    with pytest.raises(IndexCorruptError, match=r"damaged .*; rebuild it with `sourcier index"):
+        load_index(index)
+    report = build_index(corpus_dir, index=index, settings=HASHING, show_progress=False)
+    assert len(report.indexed) == 5
+    idx = load_index(index)
+    assert len(idx.documents()) == 5 and idx.manifest["model"] == HASHING_MODEL
     _all_spans_exact(idx)

@@ -50,6 +50,12 @@ def build_index(
     and only chunks no cache knows are embedded. Running it twice changes nothing.
     Documents indexed from other folders (or uploaded) are kept.
 
+    A folder's walk leaves out hidden files and the folder's README (see
+    :func:`~sourcier.loaders.discover`), and documents the user removed
+    (:meth:`Index.remove <sourcier.index.Index.remove>`) stay out, listed in
+    ``kept_out``; a file named in ``paths`` itself is indexed in every case (this is how
+    to add a removed file back). The bundled corpus (``paths=None``) re-adds nothing.
+
     Args:
         paths: files and folders; ``None`` means the bundled corpus.
         index: the index folder; ``None`` means the default index.
@@ -60,13 +66,14 @@ def build_index(
         show_progress: progress bars on stderr (``None``: when stderr is a terminal).
 
     Returns:
-        The build report: files indexed, unchanged, removed and skipped (with reasons),
-        chunk counts and time taken.
+        The build report: files indexed, edited, unchanged, removed, skipped (with
+        reasons) and kept out, chunk counts and time taken.
 
     Raises:
         InputError: a folder does not exist, or no supported file was found in a new index.
         IndexMismatchError: ``settings`` disagree with the existing index.
     """
+    bundled = paths is None
     if paths is None:
         paths = bundled_corpus_files()
     elif isinstance(paths, (str, Path)):
@@ -75,6 +82,7 @@ def build_index(
     return update_index(
         target,
         paths=list(paths),
+        readd=not bundled,  # a bundled document the user removed stays removed
         settings=settings,
         cache_dir=cache_dir,
         progress=progress,

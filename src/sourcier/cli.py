@@ -82,10 +82,11 @@ def _print_report(report: Any, *, err: bool = False) -> None:
     def echo(line: str) -> None:
         click.echo(line, err=err)
 
+    kept_out = f", {len(report.kept_out)} kept out" if report.kept_out else ""
     echo(
-        f"Indexed {len(report.indexed)} file(s), {len(report.unchanged)} unchanged, "
-        f"{len(report.removed)} removed, {len(report.skipped)} skipped "
-        f"in {report.seconds:.1f} s."
+        f"Indexed {len(report.indexed)} file(s), {len(report.edited)} edited, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+        f"{len(report.skipped)} skipped{kept_out} in {report.seconds:.1f} s."
     )
     echo(
         f"Chunks: {report.chunks_added} added, {report.chunks_removed} removed, "
@@ -93,6 +94,12 @@ def _print_report(report: Any, *, err: bool = False) -> None:
     )
     for s in report.skipped:
         click.secho(f"  skipped {s.path}: {s.reason}", fg="yellow", err=err)
+    for source in report.kept_out:
+        click.secho(
+            f"  kept out {source}: removed by you; `sourcier index {source}` adds it back",
+            fg="yellow",
+            err=err,
+        )
     echo(f"Index: {report.index_path}")
 
 
@@ -114,6 +121,10 @@ def index_cmd(
 
     Incremental: only new or edited files are embedded; files deleted from PATHS are
     removed from the index; running it twice does nothing.
+
+    Walking a folder leaves out hidden files and every README (README, README.md,
+    readme.txt ...), and the documents you removed with `sourcier remove`; each is
+    listed in the report. Name a file itself to index it anyway.
     """
     from .api import build_index
     from .settings import Settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ import numpy as np
 from . import store
 from .chunking import chunk_document, sentence_spans
 from .embedders import Embedder, make_embedder
-from .errors import IndexMismatchError, InputError, LoadError
+from .errors import IndexCorruptError, IndexMismatchError, InputError, LoadError, SourcierError
 from .loaders import discover, load_document
 from .multivector import embed_with_sentences
 from .settings import Settings
@@ -181,11 +182,24 @@ class Index:
         progress: ProgressCallback | None = None,
         show_progress: bool | None = None,
     ) -> BuildReport:
-        """Add or update single files without removing anything else."""
+        """Add or update single files without removing anything else.
+
+        A file the user removed earlier (:meth:`remove`) is added back.
+        """
         return self._write(paths=paths, progress=progress, show_progress=show_progress, prune=False)
 
     def remove(self, doc_id: str) -> BuildReport:
-        """Remove one document (by id) from the index."""
+        """Remove one document (by id) from the index, for good.
+
+        The removal sticks: a later build of the folder it came from leaves the file
+        out and lists it in :attr:`BuildReport.kept_out`, until the file is named
+        again (``sourcier index FILE``, :meth:`add_files`). The list of removed
+        sources lives in the generation's manifest, so it is written as atomically
+        as the rest of the index.
+
+        Raises:
+            InputError: no such document in this index.
+        """
         self.document(doc_id)  # raises InputError if unknown
         return self._write(remove_ids=(doc_id,))
 
@@ -249,11 +263,20 @@ def update_index(
     cache_dir: Path | None = None,
     prune: bool = True,
     remove_ids: Sequence[str] = (),
+    readd: bool = True,
     progress: ProgressCallback | None = None,
     show_progress: bool | None = None,
     embedder: Embedder | None = None,
 ) -> BuildReport:
     """Create or update the index at ``path``; the single write path of sourcier.
+
+    Documents removed with ``remove_ids`` stay out: their sources are recorded in the
+    manifest, and later builds leave those files (and records) out and report them in
+    ``kept_out``, unless the file itself is named in ``paths`` (with ``readd``).
+
+    A live generation that cannot be read is rebuilt from ``paths`` / ``documents``
+    when this is a full build (``prune``, something to read, nothing to remove);
+    otherwise its IndexCorruptError is raised.
 
     Args:
         path: the index folder (created if missing).
@@ -266,7 +289,10 @@ def update_index(
             index's settings (or the defaults for a new one).
         cache_dir: where converted models are cached.
         prune: remove documents under ``paths`` that no longer exist.
-        remove_ids: document ids to remove.
+        remove_ids: document ids to remove (and keep out of later builds).
+        readd: a file named directly in ``paths`` (not found by walking a folder) is
+            indexed even if it was removed before; ``False`` keeps it out too (the
+            bundled corpus, which is given as a list of files).
         progress: callback ``(stage, done, total)``.
         show_progress: tqdm bars on stderr (``None``: only when stderr is a terminal).
         embedder: an already loaded embedder to reuse.
@@ -277,16 +303,21 @@ def update_index(
     t0 = time.perf_counter()
     path = Path(path)
     with store.writer_lock(path):
-        gen = store.current_generation(path)
-        old = store.read_snapshot(gen) if gen is not None and gen.is_dir() else None
+        full_build = prune and bool(paths or documents) and not remove_ids
+        old, recorded = _live_snapshot(path, rebuild=full_build)
         if old is not None:
             settings = _settings_for(old.manifest, settings, path)
         elif settings is None:
-            settings = Settings()
+            settings = _recorded_settings(recorded) or Settings()
+        old_excluded = _excluded(recorded)
+        excluded = set(old_excluded)
 
-        # 1. read the files
+        # 1. read the files; a file the user removed stays out unless it is named again
         files, skipped = discover(paths) if paths else ([], [])
         skipped = list(skipped)
+        named = {os.path.abspath(Path(p).expanduser()) for p in paths} if readd else set()
+        kept_out = [str(f) for f in files if str(f) in excluded and str(f) not in named]
+        files = [f for f in files if str(f) not in excluded or str(f) in named]
         fresh: dict[str, Document] = {}
         by_source: dict[str, str] = {}
         max_bytes = int(settings.max_file_mb * 1024 * 1024)
@@ -301,7 +332,11 @@ def update_index(
                     progress("read", i + 1, len(files))
             _accept(doc, fresh, by_source, skipped)
         for doc in documents:
-            _accept(doc, fresh, by_source, skipped)
+            if doc.source in excluded:
+                kept_out.append(doc.source)
+            else:
+                _accept(doc, fresh, by_source, skipped)
+        excluded -= set(by_source)  # named again: back in
 
         # 2. decide the new document set
         old_docs = dict(old.documents) if old else {}
@@ -309,7 +344,10 @@ def update_index(
         record_sync = bool(documents) and prune
         keep: dict[str, Document] = {}
         for doc_id, doc in old_docs.items():
-            if doc_id in remove_ids or doc.source in by_source:
+            if doc_id in remove_ids:
+                excluded.add(doc.source)
+                continue
+            if doc.source in by_source:
                 continue
             if prune and roots and _within(doc.source, roots):
                 continue
@@ -317,9 +355,14 @@ def update_index(
                 continue
             keep[doc_id] = doc
         new_docs = {**keep, **fresh}
-        indexed = tuple(d.source for d in fresh.values() if d.doc_id not in old_docs)
+        old_sources = {d.source for d in old_docs.values()}
+        new_files = [d for d in fresh.values() if d.doc_id not in old_docs]
+        indexed = tuple(d.source for d in new_files if d.source not in old_sources)
+        edited = tuple(d.source for d in new_files if d.source in old_sources)
         unchanged = tuple(d.source for d in fresh.values() if d.doc_id in old_docs)
-        removed = tuple(d.source for i, d in old_docs.items() if i not in new_docs)
+        removed = tuple(
+            d.source for i, d in old_docs.items() if i not in new_docs and d.source not in edited
+        )
 
         if old is None and not new_docs:
             sources = ", ".join(str(p) for p in paths) or "the given records"
@@ -333,12 +376,14 @@ def update_index(
             old is not None
             and set(new_docs) == set(old_docs)
             and all(new_docs[i].source == old_docs[i].source for i in new_docs)
+            and excluded == old_excluded
         ):
             log.info("nothing changed in %s", path)
             return BuildReport(
                 index_path=str(path),
                 unchanged=unchanged,
                 skipped=tuple(skipped),
+                kept_out=tuple(kept_out),
                 chunks_unchanged=len(old.chunks),
                 seconds=time.perf_counter() - t0,
             )
@@ -377,13 +422,14 @@ def update_index(
             path, embedder, texts, passage_spans, settings, progress, show_progress
         )
 
-        # 5. publish
+        # 5. publish (the removed sources go in the manifest: in or out with the generation)
         manifest = {
             "model": embedder.model_id,
             "dimension": embedder.dim,
             "query_prefix": embedder.query_prefix,
             "passage_prefix": embedder.passage_prefix,
             "settings": {**settings.index_fields(), "model": embedder.model_id},
+            EXCLUDED: sorted(excluded),
         }
         store.write_generation(
             path,
@@ -399,15 +445,64 @@ def update_index(
         return BuildReport(
             index_path=str(path),
             indexed=indexed,
+            edited=edited,
             unchanged=unchanged,
             removed=removed,
             skipped=tuple(skipped),
+            kept_out=tuple(kept_out),
             chunks_added=len(new_ids - old_ids),
             chunks_removed=len(old_ids - new_ids),
             chunks_unchanged=len(new_ids & old_ids),
             embedded=embedded,
             seconds=time.perf_counter() - t0,
         )
+
+
+EXCLUDED = "excluded"
+"""The manifest key listing the sources the user removed (kept out of later builds)."""
+
+
+def _live_snapshot(path: Path, *, rebuild: bool) -> tuple[store.Snapshot | None, dict[str, Any]]:
+    """The live generation (None for a new index) and its manifest as far as readable.
+
+    With ``rebuild``, a damaged generation is logged and treated as absent (the build
+    replaces it); otherwise its IndexCorruptError is raised.
+    """
+    try:
+        if store.current_generation(path) is None:
+            return None, {}
+        snapshot = store.read_snapshot(store.require_index(path))
+        return snapshot, snapshot.manifest
+    except IndexCorruptError as err:
+        if not rebuild:
+            raise
+        log.warning("the index at %s is damaged (%s); building it again", path, err)
+        return None, _readable_manifest(path)
+
+
+def _readable_manifest(path: Path) -> dict[str, Any]:
+    """The live manifest of a damaged index, if it can still be read (else ``{}``)."""
+    try:
+        gen = store.current_generation(path)
+        data = json.loads((gen / store.MANIFEST).read_text(encoding="utf-8")) if gen else {}
+    except (OSError, ValueError, IndexCorruptError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _recorded_settings(manifest: dict[str, Any]) -> Settings | None:
+    recorded = manifest.get("settings")
+    if not isinstance(recorded, dict):
+        return None
+    try:
+        return Settings().with_(**recorded)
+    except (SourcierError, TypeError):
+        return None
+
+
+def _excluded(manifest: dict[str, Any]) -> set[str]:
+    value = manifest.get(EXCLUDED, [])
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 def skip_summary(skipped: Sequence[Skipped]) -> str:

@@ -206,13 +206,30 @@ class Skipped:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build or update did."""
+    """What a build or update did. Each file is in at most one of the source lists.
+
+    Attributes:
+        index_path: the index folder.
+        indexed: new files (sources), indexed for the first time.
+        edited: files already indexed whose content changed, re-indexed.
+        unchanged: files read again and found identical.
+        removed: documents deleted from the index (their file is gone, or the user
+            removed them); an edited file is not counted here.
+        skipped: files that could not be indexed, with the reason.
+        kept_out: files (or records) the user removed earlier and a build found again:
+            left out until named explicitly (``sourcier index FILE``).
+        chunks_added / chunks_removed / chunks_unchanged: passages.
+        embedded: passages that had to be embedded (the rest came from the cache).
+        seconds: time taken.
+    """
 
     index_path: str
     indexed: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    edited: tuple[str, ...] = ()
+    kept_out: tuple[str, ...] = ()
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_unchanged: int = 0
@@ -221,7 +238,7 @@ class BuildReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.chunks_added or self.chunks_removed or self.removed)
+        return bool(self.chunks_added or self.chunks_removed or self.removed or self.edited)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
