@@ -84,6 +84,7 @@ def test_documents_and_env_var_for_index(cli_index: Path) -> None:
         (("ask", "Bonjour ?", "--from", "2011-13"), "not a date in the calendar"),
         (("search", "Bonjour", "--to", "2011-02-30"), "February 2011 has 28 days"),
         (("ask", "Bonjour ?", "--from", "2012", "--to", "2011"), "is after date_to"),
+        (("remove", "zzzzzzzz"), "no document matches"),
     ],
 )
 def test_user_errors_are_one_red_line_and_exit_1(
@@ -159,3 +160,103 @@ def test_a_bad_option_is_refused_before_the_index_or_the_model(
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "default").exists()  # the default index was not built first
+
+
+def _folder_index(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "docs"
+    for sub, text in [
+        ("un", "Le pôle Mer réunit les chantiers navals de Toulon."),
+        ("deux", "La lavande de Valensole fleurit en juillet."),
+    ]:
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "note.txt").write_text(text, encoding="utf-8")
+    (folder / "budget.txt").write_text("Le budget du pôle atteint 3 millions d'euros.")
+    (folder / "README.md").write_text("# Ce dossier\n\nTrois notes de test.\n")
+    index = tmp_path / "index"
+    proc = run("index", str(folder), "--index", str(index), "--model", "sourcier/hashing-bow")
+    assert proc.returncode == 0, proc.stderr
+    assert "Indexed 3 file(s)" in proc.stdout
+    assert f"skipped {folder / 'README.md'}: a folder's README" in proc.stdout
+    return folder, index
+
+
+def _documents(index: Path) -> list[dict[str, object]]:
+    proc = run("documents", "--json", "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _sources(index: Path) -> set[str]:
+    docs = index.parent / "docs"
+    return {Path(str(d["source"])).relative_to(docs).as_posix() for d in _documents(index)}
+
+
+def _short_prefix(index: Path) -> str:
+    """The shortest id prefix (under 6 characters) that names exactly one document."""
+    ids = [str(d["doc_id"]) for d in _documents(index)]
+    return next(
+        i[:n] for n in range(1, 6) for i in ids if sum(o.startswith(i[:n]) for o in ids) == 1
+    )
+
+
+def test_remove_needs_a_name_or_a_long_id_and_lists_ambiguous_matches(tmp_path: Path) -> None:
+    folder, index = _folder_index(tmp_path)
+    proc = run("remove", _short_prefix(index), "--index", str(index))
+    assert proc.returncode == 1 and "too short to name a document" in proc.stderr
+    assert "nothing was removed" in proc.stderr
+
+    proc = run("remove", "note.txt", "--index", str(index))
+    assert proc.returncode == 1 and "2 documents match 'note.txt'" in proc.stderr
+    assert str(folder / "un" / "note.txt") in proc.stdout
+    assert str(folder / "deux" / "note.txt") in proc.stdout
+    assert _sources(index) == {"budget.txt", "un/note.txt", "deux/note.txt"}
+
+    proc = run("remove", str(folder / "un" / "note.txt"), "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    budget = next(str(d["doc_id"]) for d in _documents(index) if "budget" in str(d["source"]))
+    proc = run("remove", budget[:8], "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    assert _sources(index) == {"deux/note.txt"}
+    proc = run("remove", _short_prefix(index), "--yes", "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    assert _sources(index) == set()
+
+
+def test_a_short_prefix_asks_first_in_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from sourcier import cli
+
+    _, index = _folder_index(tmp_path)
+    prefix = _short_prefix(index)
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["remove", prefix, "--index", str(index)], input="n\n")
+    assert result.exit_code == 0 and "Nothing was removed." in result.output
+    assert len(_sources(index)) == 3
+    result = runner.invoke(cli.main, ["remove", prefix, "--index", str(index)], input="y\n")
+    assert result.exit_code == 0 and "Removed" in result.output
+    assert len(_sources(index)) == 2
+
+
+def test_the_report_says_edited_and_kept_out(tmp_path: Path) -> None:
+    folder, index = _folder_index(tmp_path)
+    (folder / "budget.txt").write_text("Le budget du pôle atteint 4 millions d'euros.")
+    proc = run("index", str(folder), "--index", str(index))
+    assert proc.returncode == 0, proc.stderr
+    assert "Indexed 0 file(s), 1 edited, 2 unchanged, 0 removed" in proc.stdout
+
+    assert run("remove", str(folder / "budget.txt"), "--index", str(index)).returncode == 0
+    proc = run("index", str(folder), "--index", str(index), "--json")
+    report = json.loads(proc.stdout)
+    assert report["kept_out"] == [str(folder / "budget.txt")] and report["removed"] == []
+    assert {s["code"] for s in report["skipped"]} == {"readme"}
+    proc = run("index", str(folder), "--index", str(index))
+    assert "1 kept out" in proc.stdout
+    assert f"kept out {folder / 'budget.txt'}: removed by you" in proc.stdout
+
+    proc = run("index", str(folder / "budget.txt"), "--index", str(index))
+    assert proc.returncode == 0 and "Indexed 1 file(s)" in proc.stdout
+    assert "budget.txt" in _sources(index)

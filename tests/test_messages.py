@@ -261,6 +261,11 @@ def test_every_template_gets_the_params_it_names() -> None:
     assert not wrong, wrong
 
 
+def test_every_template_is_used_by_the_package() -> None:
+    used = {code for _, code, _ in _coded_calls()}
+    assert not sorted(set(FRENCH) - used), "templates no code uses"
+
+
 def test_templates_are_one_sentence_without_english_quotes() -> None:
     for code, template in FRENCH.items():
         assert "\n" not in template, code

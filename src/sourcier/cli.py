@@ -290,23 +290,72 @@ def documents_cmd(index_path: Path | None, as_json: bool) -> None:
         )
 
 
+MIN_PREFIX = 6
+"""A doc-id prefix shorter than this removes nothing without a confirmation."""
+
+
 @main.command("remove")
-@click.argument("doc_id")
+@click.argument("doc")
 @INDEX_OPTION
-def remove_cmd(doc_id: str, index_path: Path | None) -> None:
-    """Remove the document DOC_ID (or a unique prefix of it) from the index."""
+@click.option("-y", "--yes", is_flag=True, help="Remove without asking, even for a short id.")
+def remove_cmd(doc: str, index_path: Path | None, yes: bool) -> None:
+    """Remove the document DOC from the index, for good.
+
+    DOC is a document id or a prefix of at least 6 characters of it (see `sourcier
+    documents`), the file's path, or its file name. A shorter prefix asks for a
+    confirmation when run in a terminal, and needs --yes otherwise. When DOC matches
+    several documents, they are listed and nothing is removed.
+
+    Later builds of its folder keep the file out; `sourcier index FILE` adds it back.
+    """
     from .api import load_index
     from .errors import InputError
 
     idx = load_index(_index_dir(index_path))
-    matches = [d for d in idx.documents() if d.doc_id.startswith(doc_id)]
-    if len(matches) != 1:
+    docs = idx.documents()
+    path = os.path.abspath(os.path.expanduser(doc)) if doc else ""
+    named = [d for d in docs if doc and doc in (d.doc_id, d.source, Path(d.source).name)]
+    named = named or [d for d in docs if path and d.source == path]
+    prefixed = [d for d in docs if doc and d.doc_id.startswith(doc.lower())]
+    matches = named or prefixed
+    if not matches:
         raise InputError(
-            f"{'no' if not matches else len(matches)} document(s) match {doc_id!r}; "
-            "see `sourcier documents`"
+            f"no document matches {doc!r}; see `sourcier documents`",
+            code="doc_prefix_none",
+            prefix=doc,
         )
-    report = idx.remove(matches[0].doc_id)
-    click.echo(f"Removed {matches[0].title} ({report.chunks_removed} chunks).")
+    if len(matches) > 1:
+        for d in matches:
+            click.echo(f"{d.doc_id[:12]}  {d.title[:70]}  ({d.source})")
+        raise InputError(
+            f"{len(matches)} documents match {doc!r} (listed above); give more of the id "
+            "(nothing was removed)",
+            code="doc_prefix_ambiguous",
+            prefix=doc,
+            count=len(matches),
+        )
+    target = matches[0]
+    if not named and len(doc) < MIN_PREFIX and not yes:
+        if not _stdin_is_terminal():
+            raise InputError(
+                f"{doc!r} is too short to name a document: give at least {MIN_PREFIX} "
+                "characters of its id, its file name, or --yes (nothing was removed)",
+                code="doc_prefix_short",
+                prefix=doc,
+                minimum=MIN_PREFIX,
+            )
+        if not click.confirm(f"Remove {target.title} ({target.source})?", default=False):
+            click.echo("Nothing was removed.")
+            return
+    report = idx.remove(target.doc_id)
+    click.echo(
+        f"Removed {target.title} ({report.chunks_removed} chunks); later builds of its "
+        f"folder keep it out (`sourcier index {target.source}` adds it back)."
+    )
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 main.add_command(serve_cmd)
