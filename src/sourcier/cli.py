@@ -15,7 +15,7 @@ import click
 from .errors import SourcierError
 from .evaluate import eval_cmd
 from .options import llm_options
-from .ui import serve_cmd
+from .ui import password_cmd, serve_cmd
 
 INDEX_OPTION = click.option(
     "--index",
@@ -359,6 +359,7 @@ def _stdin_is_terminal() -> bool:
 
 
 main.add_command(serve_cmd)
+main.add_command(password_cmd)
 main.add_command(eval_cmd)
 
 

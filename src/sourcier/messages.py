@@ -145,6 +145,26 @@ FRENCH: dict[str, str] = {
         "son contenu"
     ),
     "readme": "README du dossier, pas un document : nommez le fichier lui-même pour l’indexer",
+    # serving (ui.access, ui.library, ui.limits)
+    "exposed_write": (
+        "Refus de servir sur {host} sans connexion : n’importe qui pourrait ajouter ou retirer "
+        "des documents ; ajoutez --auth UTILISATEUR:MOT_DE_PASSE, --read-only ou --insecure."
+    ),
+    "auth_format": "--auth attend UTILISATEUR:MOT_DE_PASSE (reçu « {got} ») : corrigez-le.",
+    "auth_file": "Le fichier d’identifiants {path} est illisible : vérifiez son chemin.",
+    "auth_line": (
+        "{path}, ligne {line} : attendu utilisateur:scrypt$… (créez-la avec "
+        "« sourcier password UTILISATEUR »)."
+    ),
+    "auth_empty": "Le fichier d’identifiants {path} ne contient aucun utilisateur.",
+    "read_only": (
+        "Ce serveur est en lecture seule : l’ajout et le retrait de documents sont désactivés."
+    ),
+    "client_busy": (
+        "{running} de vos questions sont encore en cours : attendez leur réponse avant "
+        "d’en poser une autre."
+    ),
+    "client_rate": "Trop de questions d’un coup : attendez {seconds} s avant la suivante.",
 }
 
 _WORDS: dict[str, dict[str, str]] = {

@@ -14,9 +14,12 @@ gradio is imported inside the functions that need it; importing this package is 
 
 from __future__ import annotations
 
+from .access import Access
+from .client import connect
 from .handlers import MAX_HISTORY_TURNS, Handlers, parse_filters, question_problem
 from .layout import EXAMPLES, MODES, build_app
 from .library import Library
+from .limits import ClientLimiter
 from .render import (
     CONTEXT_CHARS,
     UploadOutcome,
@@ -31,7 +34,7 @@ from .render import (
     render_sources,
     stream_steps,
 )
-from .serve import serve, serve_cmd
+from .serve import password_cmd, serve, serve_cmd
 from .uploads import (
     ALLOWED_EXTENSIONS,
     MAX_UPLOAD_MB,
@@ -42,6 +45,8 @@ from .uploads import (
 
 __all__ = [
     "ALLOWED_EXTENSIONS",
+    "Access",
+    "ClientLimiter",
     "CONTEXT_CHARS",
     "EXAMPLES",
     "MAX_HISTORY_TURNS",
@@ -54,10 +59,12 @@ __all__ = [
     "answer_markdown",
     "build_app",
     "check_upload",
+    "connect",
     "escape_html",
     "escape_markdown",
     "format_date",
     "parse_filters",
+    "password_cmd",
     "question_problem",
     "render_corpus",
     "render_document",

@@ -7,14 +7,15 @@ The handlers are thin: the work is in :class:`~sourcier.ui.library.Library` and 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, SourcierError
+from ..messages import say
 from .library import Library
+from .limits import ClientLimiter
 from .render import (
     SOURCES_PLACEHOLDER,
     VIEWER_PLACEHOLDER,
@@ -35,59 +36,72 @@ STREAM_SECONDS = 0.6
 MAX_HISTORY_TURNS = 6
 """Earlier question/answer pairs passed to ``ask(history=...)``."""
 
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
 
 def parse_filters(
     doc_ids: Sequence[str] | None, date_from: str | None, date_to: str | None
 ) -> dict[str, Any] | None:
     """The ``filters`` for ``ask()`` from the settings tab, or None when none is set.
 
+    The dates are checked by the core (:class:`~sourcier.retrieve.Filters`), so the UI,
+    the API and the CLI accept exactly the same ones.
+
     Raises:
-        InputError: a date is not ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (French message).
+        InputError: a date is not a real ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, or the
+            range is reversed (:func:`~sourcier.messages.say` gives it in French).
     """
-    date_from = (date_from or "").strip() or None
-    date_to = (date_to or "").strip() or None
-    for label, value in (("de début", date_from), ("de fin", date_to)):
-        if value and not _DATE.match(value):
-            raise InputError(
-                f"La date {label} « {value} » n’est pas reconnue : écrivez 2011, 2011-06 "
-                "ou 2011-06-06."
-            )
-    if date_from and date_to and date_from[: len(date_to)] > date_to[: len(date_from)]:
-        raise InputError(f"La date de début ({date_from}) est après la date de fin ({date_to}).")
+    from ..retrieve import Filters
+
     ids = [d for d in (doc_ids or []) if d]
-    if not (ids or date_from or date_to):
+    values = {"doc_ids": ids, "date_from": date_from, "date_to": date_to}
+    values = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in values.items()}
+    checked = Filters.coerce(values)
+    if checked is None or not checked.active:
         return None
-    return {"doc_ids": ids, "date_from": date_from, "date_to": date_to}
+    return {"doc_ids": ids, "date_from": checked.date_from, "date_to": checked.date_to}
 
 
 def question_problem(question: str | None, max_chars: int) -> str | None:
-    """One French sentence saying why ``question`` cannot be asked, or None."""
-    text = (question or "").strip()
-    if not text:
-        return "La question est vide : écrivez une question dans la zone de saisie."
-    if len(text) > max_chars:
-        return (
-            f"La question est trop longue ({len(text):,} caractères ; maximum {max_chars:,}) : "
-            "raccourcissez-la.".replace(",", "\u202f")
-        )
+    """One French sentence saying why ``question`` cannot be asked (the core's check,
+    :func:`~sourcier.question.check_text`), or None."""
+    from ..question import check_text
+
+    try:
+        check_text(question if question is not None else "", max_chars=max_chars)
+    except InputError as err:
+        return say(err, "fr")
     return None
 
 
 class Handlers:
-    """The event handlers of one app, over its shared :class:`Library`."""
+    """The event handlers of one app, over its shared :class:`Library`.
 
-    def __init__(self, library: Library) -> None:
+    Questions, from the chat or the API, go through ``limiter`` by client; errors are
+    shown in French in the page and in English through the API.
+    """
+
+    def __init__(self, library: Library, *, limiter: ClientLimiter | None = None) -> None:
         self.library = library
+        self.limiter = limiter or ClientLimiter()
 
     def respond(
-        self, question, chat, history, k, mode, doc_ids, date_from, date_to, answer_mode=None
-    ):  # noqa: E501
+        self,
+        question,
+        chat,
+        history,
+        k,
+        mode,
+        doc_ids,
+        date_from,
+        date_to,
+        answer_mode=None,
+        *,
+        client: str = "local",
+    ):
         """Stream the answer into the chat; fill the sources panel; show it.
 
         A model's reply is shown as it comes (marked as not yet verified); it is then
         replaced by the verified answer, so no marker the verifier removed stays shown.
+        ``client`` is who asks (see :func:`~sourcier.ui.limits.client_key`).
         """
         import gradio as gr
 
@@ -101,7 +115,7 @@ class Handlers:
         try:
             max_chars = self.library.index().settings.max_question_chars
         except SourcierError as err:
-            chat = _chat_error(chat, question, f"L’index n’est pas disponible : {_sentence(err)}")
+            chat = _chat_error(chat, question, f"L’index n’est pas disponible : {say(err, 'fr')}")
             yield out()
             return
         problem = question_problem(question, max_chars)
@@ -121,23 +135,25 @@ class Handlers:
         written = ""
         unverified = "_(en cours, pas encore vérifié)_ "
         try:
-            for event in self.library.ask_stream(
-                question,
-                k=int(k) if k else None,
-                mode=mode or None,
-                history=history[-2 * MAX_HISTORY_TURNS :],
-                filters=parse_filters(doc_ids, date_from, date_to),
-                generative=answer_mode != "extractive",
-            ):
-                if isinstance(event, TextDelta):
-                    written += event.text
-                    content = unverified + escape_markdown(written) + " ▌"
-                    chat[-1] = {"role": "assistant", "content": content}
-                    yield out()
-                elif isinstance(event, _Answer):
-                    answer = event
+            filters = parse_filters(doc_ids, date_from, date_to)
+            with self.limiter.slot(client):
+                for event in self.library.ask_stream(
+                    question,
+                    k=int(k) if k else None,
+                    mode=mode or None,
+                    history=history[-2 * MAX_HISTORY_TURNS :],
+                    filters=filters,
+                    generative=answer_mode != "extractive",
+                ):
+                    if isinstance(event, TextDelta):
+                        written += event.text
+                        content = unverified + escape_markdown(written) + " ▌"
+                        chat[-1] = {"role": "assistant", "content": content}
+                        yield out()
+                    elif isinstance(event, _Answer):
+                        answer = event
         except SourcierError as err:
-            chat[-1] = {"role": "assistant", "content": "⚠️ " + escape_markdown(_sentence(err))}
+            chat[-1] = {"role": "assistant", "content": "⚠️ " + escape_markdown(say(err, "fr"))}
             yield out()
             return
         assert answer is not None
@@ -190,8 +206,9 @@ class Handlers:
             gr.Dropdown(choices=choices, **kept),
         )
 
-    def upload(self, files, progress):
-        """Index the uploaded files; ``progress`` is Gradio's progress tracker."""
+    def upload(self, files, replace, progress):
+        """Index the uploaded files; ``replace``: a file may replace one of the same name;
+        ``progress`` is Gradio's progress tracker."""
         paths = [files] if isinstance(files, str) else list(files or [])
         if not paths:
             return status_html("error", "Aucun fichier reçu."), *self.corpus_view(), None
@@ -204,10 +221,12 @@ class Handlers:
         progress(0, desc="Réception des fichiers")
         try:
             outcomes = self.library.add_uploads(
-                [(p, Path(p).name) for p in paths], progress=report_progress
+                [(p, Path(p).name) for p in paths],
+                progress=report_progress,
+                replace=bool(replace),
             )
         except SourcierError as err:
-            message = status_html("error", f"L’ajout a échoué : {_sentence(err)}")
+            message = status_html("error", f"L’ajout a échoué : {say(err, 'fr')}")
             return message, *self.corpus_view(), None
         return render_report(outcomes), *self.corpus_view(), None
 
@@ -221,7 +240,7 @@ class Handlers:
             try:
                 message = status_html("ok", self.library.remove(doc_id))
             except SourcierError as err:
-                message = status_html("error", f"La suppression a échoué : {_sentence(err)}")
+                message = status_html("error", f"La suppression a échoué : {say(err, 'fr')}")
         return message, *self.corpus_view(selected)
 
     def ask_api(
@@ -234,6 +253,8 @@ class Handlers:
         date_to: str | None = None,
         history: list[dict[str, str]] | None = None,
         answer_mode: str | None = None,
+        *,
+        client: str = "local",
     ) -> dict[str, Any]:
         """Answer a question from the indexed documents, with exact citations.
 
@@ -247,14 +268,15 @@ class Handlers:
         """
         try:
             filters = parse_filters(doc_ids, date_from, date_to)
-            answer = self.library.ask(
-                question,
-                k=k,
-                mode=mode,
-                history=history,
-                filters=filters,
-                generative=answer_mode != "extractive",
-            )
+            with self.limiter.slot(client):
+                answer = self.library.ask(
+                    question,
+                    k=k,
+                    mode=mode,
+                    history=history,
+                    filters=filters,
+                    generative=answer_mode != "extractive",
+                )
         except SourcierError as err:
             import gradio as gr
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .access import Access
 from .handlers import CANCELLED, Handlers
 from .library import Library
+from .limits import ClientLimiter, client_key
 from .render import SOURCES_PLACEHOLDER, VIEWER_PLACEHOLDER
 from .style import (
     CSS_CORPUS,
@@ -37,6 +39,8 @@ EXAMPLES: tuple[str, ...] = (
     "Quel est le budget de la nouvelle chaire Smart Port ?",
 )
 
+AUTH_MESSAGE = "Sourcier : connectez-vous pour interroger les documents (log in to continue)."
+
 MODES: tuple[tuple[str, str], ...] = (
     ("Hybride : mots-clés + sens (recommandé)", "hybrid"),
     ("Sens seulement (dense)", "dense"),
@@ -50,6 +54,8 @@ def build_app(
     llm: Any = None,
     llm_base_url: str | None = None,
     llm_timeout: float | None = None,
+    access: Access | None = None,
+    limiter: ClientLimiter | None = None,
 ) -> gr.Blocks:
     """The sourcier chat app, ready to ``launch()``.
 
@@ -61,11 +67,15 @@ def build_app(
             generative by default (a setting switches back to extractive quotes).
         llm_base_url: the server of an ``llm`` string.
         llm_timeout: seconds the model may take before the extractive answer is shown.
+        access: login and read-only mode (default: no login, uploads and removals on).
+            A read-only app has no upload box, no removal and no endpoint that writes.
+        limiter: the per-client question budget (default: :class:`ClientLimiter`).
 
     Returns:
         A ``gr.Blocks`` with the queue configured; its ``launch()`` defaults to the upload
-        size limit. Named API endpoint: ``/ask`` (question first, everything else optional;
-        returns ``Answer.to_dict()``).
+        size limit and to ``access``'s login, and refuses to expose write access with no
+        login (:meth:`Access.check_exposure`). Named API endpoint: ``/ask`` (question
+        first, everything else optional; returns ``Answer.to_dict()``).
 
     Raises:
         IndexNotFoundError: ``index`` names a folder with no index.
@@ -75,25 +85,70 @@ def build_app(
 
     from ..api import ensure_index
 
+    access = access or Access()
     library = Library(
         ensure_index(index),
         upload_dir,
         llm=llm,
         llm_base_url=llm_base_url,
         llm_timeout=llm_timeout,
+        read_only=access.read_only,
     )
     library.index()  # fail now, in one line, if the index cannot be opened
-    handlers = Handlers(library)
+    handlers = Handlers(library, limiter=limiter)
 
-    # Gradio injects EventData and Progress by the parameters' resolved type hints and
-    # default values, so these two stay closures here.
+    # Gradio injects EventData, Request and Progress by the parameters' resolved type
+    # hints and default values, so these stay closures here; with postponed annotations
+    # the hints are set by hand.
     def open_doc(evt: gr.EventData):
         return handlers.open_doc(evt)
 
-    open_doc.__annotations__["evt"] = gr.EventData  # postponed annotations: resolve here
+    def upload(files, replace, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        return handlers.upload(files, replace, progress)
 
-    def upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's injection idiom
-        return handlers.upload(files, progress)
+    def respond(
+        question, chat, history, k, mode, doc_ids, date_from, date_to, answer_mode, request
+    ):
+        yield from handlers.respond(
+            question,
+            chat,
+            history,
+            k,
+            mode,
+            doc_ids,
+            date_from,
+            date_to,
+            answer_mode,
+            client=client_key(request),
+        )
+
+    def ask_api(
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        doc_ids: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        history: list[dict[str, str]] | None = None,
+        answer_mode: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> dict[str, Any]:
+        return handlers.ask_api(
+            question,
+            k,
+            mode,
+            doc_ids,
+            date_from,
+            date_to,
+            history,
+            answer_mode,
+            client=client_key(request),
+        )
+
+    ask_api.__doc__ = handlers.ask_api.__doc__
+    open_doc.__annotations__["evt"] = gr.EventData
+    respond.__annotations__["request"] = gr.Request
+    ask_api.__annotations__["request"] = gr.Request
 
     # ---- layout ----
 
@@ -162,18 +217,31 @@ def build_app(
                     corpus = gr.HTML(
                         "", elem_id="corpus", css_template=css(CSS_CORPUS), js_on_load=JS_OPEN
                     )
-                    files = gr.File(
-                        label=f"Ajouter des documents ({', '.join(ALLOWED_EXTENSIONS)} ; "
-                        f"{MAX_UPLOAD_MB:g} Mo max. par fichier)",
-                        file_count="multiple",
-                        file_types=list(ALLOWED_EXTENSIONS),
-                        elem_id="upload",
-                        height=120,
-                    )
+                    if access.can_write:
+                        files = gr.File(
+                            label=f"Ajouter des documents ({', '.join(ALLOWED_EXTENSIONS)} ; "
+                            f"{MAX_UPLOAD_MB:g} Mo max. par fichier)",
+                            file_count="multiple",
+                            file_types=list(ALLOWED_EXTENSIONS),
+                            elem_id="upload",
+                            height=120,
+                        )
+                        replace = gr.Checkbox(
+                            False,
+                            label="Remplacer un fichier déjà envoyé sous le même nom "
+                            "(sinon il est gardé sous un autre nom)",
+                            elem_id="replace",
+                        )
+                    else:
+                        gr.Markdown(
+                            "_Lecture seule : l’ajout et le retrait de documents sont "
+                            "désactivés sur ce serveur._",
+                            elem_id="read-only",
+                        )
                     upload_status = gr.HTML(
                         "", elem_id="upload-status", css_template=css(CSS_STATUS), js_on_load=None
                     )
-                    with gr.Row():
+                    with gr.Row(visible=access.can_write):
                         to_remove = gr.Dropdown(
                             label="Retirer un document de l’index",
                             choices=[],
@@ -236,7 +304,7 @@ def build_app(
         chat_outputs = [chatbot, history, sources, question, tabs]
         for trigger in (question.submit, send.click):
             trigger(
-                handlers.respond,
+                respond,
                 chat_inputs,
                 chat_outputs,
                 api_visibility="private",
@@ -256,30 +324,42 @@ def build_app(
             ).then(None, js=JS_AFTER_OPEN)
         corpus_outputs = [corpus, to_remove, only_docs]
         demo.load(handlers.corpus_view, [only_docs], corpus_outputs, api_visibility="private")
-        files.upload(
-            upload,
-            [files],
-            [upload_status, *corpus_outputs, files],
-            api_name="upload",
-            api_visibility="undocumented",
-            concurrency_limit=1,
-            concurrency_id="index-write",
-        )
-        remove_btn.click(
-            handlers.remove,
-            [to_remove, only_docs],
-            [upload_status, *corpus_outputs],
-            js=f"(d, s) => [(!d || confirm('Retirer ce document de l’index ?')) ? d : "
-            f"'{CANCELLED}', s]",
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="index-write",
-        )
-        gr.api(handlers.ask_api, api_name="ask", concurrency_limit=4, concurrency_id="ask")
+        if access.can_write:  # a read-only app has no event that could write
+            files.upload(
+                upload,
+                [files, replace],
+                [upload_status, *corpus_outputs, files],
+                api_name="upload",
+                api_visibility="undocumented",
+                concurrency_limit=1,
+                concurrency_id="index-write",
+            )
+            remove_btn.click(
+                handlers.remove,
+                [to_remove, only_docs],
+                [upload_status, *corpus_outputs],
+                js=f"(d, s) => [(!d || confirm('Retirer ce document de l’index ?')) ? d : "
+                f"'{CANCELLED}', s]",
+                api_visibility="private",
+                concurrency_limit=1,
+                concurrency_id="index-write",
+            )
+        gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="ask")
 
-    demo.queue(default_concurrency_limit=2)
+    configure_queue(demo)
     demo.sourcier_library = library  # type: ignore[attr-defined]  # for tests and serve()
+    demo.sourcier_access = access  # type: ignore[attr-defined]
     return demo
+
+
+QUEUE_SIZE = 256
+"""Events waiting in the queue at most; beyond, Gradio refuses at once ("queue full")."""
+
+
+def configure_queue(demo: gr.Blocks) -> None:
+    """Two events at a time by default (questions: 4, index writes: 1), and a bounded
+    wait list, so a flood is refused instead of piling up without end."""
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
 
 
 def _offline_gradio() -> None:
@@ -292,11 +372,20 @@ def _offline_gradio() -> None:
 
 
 def _blocks_class() -> type:
-    """gr.Blocks whose ``launch()`` defaults to the upload size limit (also via app/app.py)."""
+    """gr.Blocks whose ``launch()`` defaults to the upload size limit and the app's login,
+    and refuses to expose write access with no login (also via app/app.py)."""
+    import os
+
     import gradio as gr
 
     class SourcierBlocks(gr.Blocks):
         def launch(self, *args: Any, **kwargs: Any) -> Any:
+            access: Access = getattr(self, "sourcier_access", None) or Access()
+            host = kwargs.get("server_name") or os.environ.get("GRADIO_SERVER_NAME") or ""
+            access.check_exposure(host or "127.0.0.1")
+            if access.login:
+                kwargs.setdefault("auth", access.check)
+                kwargs.setdefault("auth_message", AUTH_MESSAGE)
             kwargs.setdefault("max_file_size", f"{MAX_UPLOAD_MB:g}mb")
             kwargs.setdefault("footer_links", ["api"])
             return super().launch(*args, **kwargs)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
+from ..messages import say_skipped
 from .render import UploadOutcome
-from .uploads import MAX_UPLOAD_MB, check_upload, sanitize_filename, store_upload
+from .uploads import (
+    MAX_UPLOAD_MB,
+    check_upload,
+    free_name,
+    remove_stale_copies,
+    sanitize_filename,
+    store_upload,
+)
 
 if TYPE_CHECKING:
     from ..index import Index
@@ -23,7 +33,7 @@ class Library:
 
     Reads use the current snapshot (reloaded when another process published a new
     generation); writes (upload, removal) are serialised by a thread lock here and by
-    the index's own lock file across processes.
+    the index's own lock file across processes. A read-only library refuses writes.
     """
 
     def __init__(
@@ -34,9 +44,13 @@ class Library:
         llm: Any = None,
         llm_base_url: str | None = None,
         llm_timeout: float | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(index_path)
         self.upload_dir = Path(upload_dir) if upload_dir else self.path / "uploads"
+        self.read_only = read_only
+        if not read_only:
+            remove_stale_copies(self.upload_dir)
         self.llm: Any = None
         self.llm_name: str | None = None
         self.llm_timeout = llm_timeout
@@ -128,16 +142,26 @@ class Library:
         *,
         progress: Callable[[str, int, int], None] | None = None,
         max_mb: float = MAX_UPLOAD_MB,
+        replace: bool = False,
     ) -> list[UploadOutcome]:
         """Store uploads (``(temporary path, original name)``) and add them to the index.
 
         Files of another type, too large or empty are refused before being stored; files
         the core cannot read are reported with its reason and their copy is removed.
+        Nothing is overwritten silently: a file whose bytes are already in the upload
+        folder is reported as already there (under its name), and a different file with
+        the name of one already uploaded is kept under a free name ("a (2).txt"),
+        unless ``replace``, which replaces the older file and says so.
+
+        Raises:
+            InputError: the library is read-only.
         """
+        self._require_write()
         outcomes: dict[Path, UploadOutcome] = {}
         refused: list[UploadOutcome] = []
+        folder = self.upload_dir.resolve()
         with self._write_lock:
-            stored: dict[Path, tuple[str, bytes | None]] = {}
+            stored: dict[Path, tuple[str, bytes | None, str]] = {}
             for src, name in files:
                 shown = sanitize_filename(name)
                 try:
@@ -149,39 +173,66 @@ class Library:
                 if problem:
                     refused.append(UploadOutcome(shown, "skipped", problem))
                     continue
-                target = self.upload_dir.resolve() / shown
+                twin = _same_bytes(Path(src), size, folder)
+                if twin is not None:
+                    note = "" if twin.name == shown else f"même contenu que « {twin.name} »"
+                    refused.append(UploadOutcome(shown, "unchanged", note))
+                    continue
+                target, note = folder / shown, ""
+                if target.exists() and not replace:
+                    target = folder / free_name(folder, shown)
+                    note = (
+                        f"un autre fichier s’appelle déjà « {shown} » : "
+                        f"gardé sous « {target.name} »"
+                    )
+                elif target.exists():
+                    note = "remplace le fichier du même nom"
                 backup = target.read_bytes() if target.is_file() else None
-                path = store_upload(src, name, self.upload_dir)
-                stored[path] = (shown, backup)
+                path = store_upload(src, target.name, folder)
+                stored[path] = (target.name, backup, note)
             if not stored:
                 return refused
             idx = self.warm()
+            before = {d.doc_id: Path(d.source).resolve() for d in idx.documents()}
             try:
                 report = idx.add_files(list(stored), progress=progress)
             except BaseException:
                 self._restore(stored, set(stored))
                 raise
             self._generation = None  # re-read the generation name on next use
-            chunks = {Path(d.source).resolve(): d.chunks for d in idx.documents()}
-            skipped = {Path(s.path).resolve(): s.reason for s in report.skipped}
-            indexed = {Path(p).resolve() for p in report.indexed}
-            removed = {Path(p).resolve() for p in report.removed}
+            docs = {Path(d.source).resolve(): d for d in idx.documents()}
+            skipped = {Path(s.path).resolve(): say_skipped(s, "fr") for s in report.skipped}
+            replaced = {Path(p).resolve() for p in report.edited}
+            indexed = {Path(p).resolve() for p in report.indexed} | replaced
             failed = set()
-            for path, (shown, _) in stored.items():
+            give_back: list[Path] = []  # sources to point the index back at
+            for path, (shown, _, note) in stored.items():
+                doc = docs.get(path)
+                earlier = before.get(doc.doc_id) if doc is not None else None
                 if path in skipped:
                     outcomes[path] = UploadOutcome(shown, "skipped", skipped[path])
                     failed.add(path)
+                elif earlier is not None and earlier != path:
+                    # the same text is indexed from another file: keep that one
+                    failed.add(path)
+                    give_back.append(earlier)
+                    outcomes[path] = UploadOutcome(
+                        shown, "unchanged", f"même texte que « {earlier.name} », déjà indexé"
+                    )
                 elif path in indexed:
-                    status = "updated" if path in removed else "indexed"
-                    n = chunks.get(path, 0)
-                    outcomes[path] = UploadOutcome(shown, status, f"{n} passage{'s' * (n > 1)}")
+                    status = "updated" if path in replaced else "indexed"
+                    n = doc.chunks if doc is not None else 0
+                    detail = f"{n} passage{'s' * (n > 1)}" + (f" ; {note}" if note else "")
+                    outcomes[path] = UploadOutcome(shown, status, detail)
                 else:
-                    outcomes[path] = UploadOutcome(shown, "unchanged")
+                    outcomes[path] = UploadOutcome(shown, "unchanged", note)
             self._restore(stored, failed)
+            if give_back:
+                idx.add_files([p for p in give_back if p.is_file()])
         return [*outcomes.values(), *refused]
 
     @staticmethod
-    def _restore(stored: dict[Path, tuple[str, bytes | None]], paths: set[Path]) -> None:
+    def _restore(stored: dict[Path, tuple[str, bytes | None, str]], paths: set[Path]) -> None:
         """Put back (or delete) the stored copies of files that did not make it in."""
         for path in paths:
             backup = stored[path][1]
@@ -194,7 +245,12 @@ class Library:
                 log.warning("could not restore %s: %s", path, err)
 
     def remove(self, doc_id: str) -> str:
-        """Remove a document from the index (and its copy if it was uploaded here)."""
+        """Remove a document from the index (and its copy if it was uploaded here).
+
+        Raises:
+            InputError: the library is read-only, or no such document.
+        """
+        self._require_write()
         with self._write_lock:
             idx = self.warm()
             doc = idx.document(doc_id)
@@ -206,3 +262,32 @@ class Library:
                 source.unlink(missing_ok=True)
         n = report.chunks_removed
         return f"« {doc.title} » a été retiré de l’index ({n} passage{'s' * (n > 1)})."
+
+    def _require_write(self) -> None:
+        if self.read_only:
+            raise InputError(
+                "this server is read-only: uploads and removals are turned off",
+                code="read_only",
+            )
+
+
+def _same_bytes(src: Path, size: int, folder: Path) -> Path | None:
+    """A file directly in ``folder`` with exactly the bytes of ``src``, if any."""
+    if not folder.is_dir():
+        return None
+    digest: str | None = None
+    for other in sorted(folder.iterdir()):
+        if other.name.startswith(".") or not other.is_file() or other.stat().st_size != size:
+            continue
+        digest = digest or _sha256(src)
+        if _sha256(other) == digest:
+            return other
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -12,8 +12,10 @@ import click
 
 from ..errors import SourcierError
 from ..options import llm_options
+from .access import Access, access_from_options, hash_password, is_loopback
 from .layout import build_app
 from .library import Library
+from .limits import ClientLimiter
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,25 @@ def serve(
     llm: Any = None,
     llm_base_url: str | None = None,
     llm_timeout: float | None = None,
+    access: Access | None = None,
+    rate_limit: float | None = None,
 ) -> Any:
     """Build the app and serve it (blocking unless ``prevent_thread_lock``).
 
     The default index is built from the bundled corpus first if it does not exist (this
     is said on stderr). Binds ``host`` (127.0.0.1 by default: this machine only).
+    ``access`` sets the login and read-only mode; a non-loopback ``host`` (or ``share``)
+    with write access and no login is refused before anything is loaded.
+    ``rate_limit``: questions per minute per client (default 30; 0: no limit).
 
     Raises:
         IndexNotFoundError: ``index`` names a folder with no index.
+        ConfigError: write access would be exposed with no login.
     """
     from ..api import ensure_index
 
+    access = access or Access()
+    access.check_exposure("0.0.0.0" if share else host)
     target = ensure_index(index, announce=lambda m: print(m, file=sys.stderr, flush=True))
     demo = build_app(
         index=target,
@@ -48,17 +58,19 @@ def serve(
         llm=llm,
         llm_base_url=llm_base_url,
         llm_timeout=llm_timeout,
+        access=access,
+        limiter=None if rate_limit is None else ClientLimiter(per_minute=rate_limit),
     )
     library: Library = demo.sourcier_library  # type: ignore[attr-defined]
     threading.Thread(target=_warm_quietly, args=(library,), daemon=True).start()
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host) and not access.login:
+        what = "read" if access.read_only else "read, upload and remove documents"
         print(
-            f"Warning: serving on {host}: anyone who can reach this address can read, "
-            "upload and remove documents.",
+            f"Warning: serving on {host} with no login: anyone who can reach it can {what}.",
             file=sys.stderr,
             flush=True,
         )
-    return demo.queue(default_concurrency_limit=2).launch(
+    return demo.launch(
         server_name=host,
         server_port=port,
         share=share,
@@ -105,6 +117,39 @@ def _warm_quietly(library: Library) -> None:
     help="Where uploaded files are kept (default: INDEX/uploads).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
+@click.option(
+    "--auth",
+    multiple=True,
+    envvar="SOURCIER_AUTH",
+    metavar="USER:PASSWORD",
+    help="Require this login (repeatable; env SOURCIER_AUTH, several separated by spaces).",
+)
+@click.option(
+    "--auth-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SOURCIER_AUTH_FILE",
+    default=None,
+    help="A file of user:scrypt$… lines (see `sourcier password`); env SOURCIER_AUTH_FILE.",
+)
+@click.option(
+    "--read-only",
+    is_flag=True,
+    envvar="SOURCIER_READ_ONLY",
+    help="No upload and no removal, in the page and in the API.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow uploads and removals on a non-loopback --host with no login.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="N",
+    help="Questions per minute per client (user, else browser session); 0: no limit. "
+    "[default: 30, bursts of 10]",
+)
 @llm_options
 def serve_cmd(
     index_path: Path | None,
@@ -115,9 +160,21 @@ def serve_cmd(
     llm: str | None,
     llm_base_url: str | None,
     llm_timeout: float | None,
+    auth: tuple[str, ...],
+    auth_file: Path | None,
+    read_only: bool,
+    insecure: bool,
+    rate_limit: float | None,
 ) -> None:
-    """Start the chat UI (Gradio) on http://HOST:PORT."""
+    """Start the chat UI (Gradio) on http://HOST:PORT.
+
+    Beyond this machine (--host 0.0.0.0), give a login (--auth, --auth-file) or
+    --read-only; sourcier refuses to expose uploads and removals to anyone otherwise.
+    """
     try:
+        access = access_from_options(
+            auth=auth, auth_file=auth_file, read_only=read_only, insecure=insecure
+        )
         serve(
             index=index_path,
             host=host,
@@ -127,6 +184,18 @@ def serve_cmd(
             llm=llm,
             llm_base_url=llm_base_url,
             llm_timeout=llm_timeout,
+            access=access,
+            rate_limit=rate_limit,
         )
     except SourcierError as err:
         raise click.ClickException(str(err)) from None
+
+
+@click.command("password")
+@click.argument("user")
+@click.password_option("--password", help="The password (asked twice when not given).")
+def password_cmd(user: str, password: str) -> None:
+    """Print an auth-file line (USER:scrypt$…) for `sourcier serve --auth-file`."""
+    if ":" in user or not user.strip():
+        raise click.BadParameter("a user name cannot be empty or contain ':'", param_hint="USER")
+    click.echo(f"{user.strip()}:{hash_password(password)}")

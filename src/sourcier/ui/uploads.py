@@ -75,16 +75,48 @@ def check_upload(name: str, size: int, *, max_mb: float = MAX_UPLOAD_MB) -> str 
 def store_upload(src: str | Path, name: str, upload_dir: str | Path) -> Path:
     """Copy an uploaded file into ``upload_dir`` under a sanitised name; return the copy.
 
-    The target is always directly inside ``upload_dir``, whatever ``name`` says; a file
-    already there with the same name is replaced (an edited document replaces its older
-    version in the index).
+    The target is always directly inside ``upload_dir``, whatever ``name`` says. The
+    bytes go to a hidden temporary file first, renamed into place when complete, so an
+    interrupted copy never leaves a partial document (:func:`remove_stale_copies`
+    clears such leftovers). A file already there with the same name is replaced: the
+    caller decides (see :func:`free_name`).
     """
     folder = Path(upload_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / sanitize_filename(name)).resolve()
     if target.parent != folder:  # cannot happen after sanitising; kept as a guard
         raise InputError(f"unsafe upload name {name!r}")
-    tmp = folder / f".upload-{threading.get_ident()}-{time.monotonic_ns()}"
-    shutil.copyfile(src, tmp)
-    tmp.replace(target)
+    tmp = folder / f"{_TMP_PREFIX}{threading.get_ident()}-{time.monotonic_ns()}"
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
+
+
+_TMP_PREFIX = ".upload-"
+
+
+def free_name(folder: Path, name: str) -> str:
+    """``name``, or ``stem (2).ext``, ``stem (3).ext`` … : the first not taken in ``folder``."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, n = name, 1
+    while (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem} ({n}){suffix}"
+    return candidate
+
+
+def remove_stale_copies(upload_dir: Path) -> int:
+    """Delete the temporary files of copies a crash interrupted; how many there were."""
+    removed = 0
+    if not upload_dir.is_dir():
+        return 0
+    for leftover in upload_dir.glob(f"{_TMP_PREFIX}*"):
+        try:
+            leftover.unlink()
+            removed += 1
+        except OSError:  # pragma: no cover - best effort
+            continue
+    return removed
