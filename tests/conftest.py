@@ -9,8 +9,12 @@ import pytest
 
 from sourcier import HASHING_MODEL, Settings, build_index, load_index
 from sourcier.paths import bundled_corpus_dir
+from sourcier.ui.client import quiet_environment
 
 HASHING = Settings(model=HASHING_MODEL)
+
+# The tests' gradio clients call no other host either (see sourcier.ui.client).
+quiet_environment()
 
 
 @pytest.fixture

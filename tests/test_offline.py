@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,30 @@ def test_serving_and_asking_reach_no_other_host(
         with urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event_id}", timeout=60) as r:
             stream = r.read().decode()
         assert "HENRY" in stream  # the answer came back through the API
+    finally:
+        demo.close()
+    assert outside == [], f"tried to reach: {sorted(set(outside))}"
+
+
+def test_the_python_client_reaches_no_other_host(
+    shared_hashing_index: Path, outside: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's client (sourcier.ui.connect), with a login, against a served app."""
+    for name in ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    from sourcier.ui import Access, build_app, connect
+    from sourcier.ui.access import hash_password
+
+    access = Access(users=(("alice", hash_password("s3cret")),))
+    demo = build_app(index=shared_hashing_index, access=access)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = connect(f"http://127.0.0.1:{port}/", auth=("alice", "s3cret"))
+        answer = client.predict("Qui préside le pôle SCS ?", api_name="/ask")
+        assert "HENRY" in answer["answer"]
+        client.close()
+        time.sleep(1.0)  # gradio_client's telemetry runs in a background thread
     finally:
         demo.close()
     assert outside == [], f"tried to reach: {sorted(set(outside))}"
