@@ -119,9 +119,10 @@ def test_store_upload_keeps_traversal_names_inside_the_folder(tmp_path: Path) ->
 def test_check_upload() -> None:
     assert check_upload("notes.md", 10) is None
     refused = check_upload("virus.exe", 10)
-    assert refused and "« .exe »" in refused and ".docx" in refused
+    assert refused and "non pris en charge (.exe)" in refused and ".docx" in refused
     assert "sans extension" in (check_upload("../../etc/passwd", 10) or "")
-    assert "trop volumineux" in (check_upload("big.pdf", 3 * 1024 * 1024, max_mb=2) or "")
+    too_big = check_upload("big.pdf", 3 * 1024 * 1024, max_mb=2) or ""
+    assert "3\u00a0Mo" in too_big and "limite de 2\u00a0Mo" in too_big
     assert "vide" in (check_upload("empty.txt", 0) or "")
     assert set(ALLOWED_EXTENSIONS) == {".txt", ".md", ".html", ".htm", ".pdf", ".docx"}
 

@@ -218,3 +218,100 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
         "() => document.querySelector('#upload-status').innerText.includes('retiré')"
     )
     assert FESTIVAL.name not in page.inner_text("#corpus")
+
+
+def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path) -> None:
+    """A served app with a login: the page asks for it, refuses a wrong password, and
+    after the right one the chat answers (the app runs here, on the hashing index)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from sourcier.ui import Access, build_app
+    from sourcier.ui.access import hash_password
+
+    demo = build_app(
+        index=shared_hashing_index,
+        access=Access(users=(("alice", hash_password("s3cret")),), read_only=True),
+    )
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(locale="fr-FR").new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("input[type=password]")
+            assert page.query_selector("#question") is None  # no chat before the login
+            assert "connectez-vous" in page.inner_text("body")
+
+            def log_in(password: str) -> None:
+                page.fill("input[data-testid=textbox]", "alice")
+                page.fill("input[type=password]", password)
+                page.get_by_role("button", name="Connexion").click()
+
+            log_in("wrong")
+            page.wait_for_timeout(1500)
+            assert page.query_selector("#question") is None
+            log_in("s3cret")
+            page.wait_for_selector("#question textarea")
+            page.fill("#question textarea", "Qui préside le pôle SCS ?")
+            page.click("#send")
+            page.wait_for_function(
+                "() => document.querySelector('#chat').innerText.includes('HENRY')"
+            )
+            page.get_by_role("tab", name="Corpus").click()
+            assert page.query_selector("#upload") is None  # read-only: no upload box
+            assert "Lecture seule" in page.inner_text("#read-only")
+            browser.close()
+    finally:
+        demo.close()
+
+
+def test_an_oversized_upload_is_held_back_in_french(
+    shared_hashing_index: Path, tmp_path: Path
+) -> None:
+    """The page checks type and size before sending: one French line under the box, no
+    English toast, and the box still takes the next file."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from sourcier.ui import MAX_UPLOAD_MB, build_app
+
+    index = tmp_path / "index"
+    shutil.copytree(shared_hashing_index, index)
+    big = tmp_path / "rapport-complet.txt"
+    big.write_bytes(b"mot " * int(MAX_UPLOAD_MB * 1024 * 1024 / 4 + 1024))
+    demo = build_app(index=index, upload_dir=tmp_path / "uploads")
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(locale="fr-FR").new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#question textarea")
+            page.get_by_role("tab", name="Corpus").click()
+            page.set_input_files("#upload input[type=file]", str(big))
+            page.wait_for_function(
+                "() => document.querySelector('#upload-status').innerText.includes('limite')"
+            )
+            status = page.inner_text("#upload-status")
+            assert "rapport-complet.txt" in status and "au-delà de la limite de 20" in status
+            page.wait_for_timeout(1000)
+            assert not page.query_selector_all("[data-testid=toast-body]")  # no English toast
+            assert "Erreur" not in page.inner_text("#upload")  # the box is not stuck
+            page.set_input_files("#upload input[type=file]", str(FESTIVAL))
+            page.wait_for_function(
+                "() => document.querySelector('#upload-status').innerText.includes('indexé')"
+            )
+            assert (tmp_path / "uploads" / FESTIVAL.name).is_file()
+            assert not (tmp_path / "uploads" / big.name).exists()
+            browser.close()
+    finally:
+        demo.close()

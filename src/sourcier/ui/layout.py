@@ -22,8 +22,9 @@ from .style import (
     JS_SOURCES,
     JS_VIEWER,
     css,
+    upload_guard_js,
 )
-from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_MB
+from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_MB, guard_messages
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -239,7 +240,16 @@ def build_app(
                             elem_id="read-only",
                         )
                     upload_status = gr.HTML(
-                        "", elem_id="upload-status", css_template=css(CSS_STATUS), js_on_load=None
+                        "",
+                        elem_id="upload-status",
+                        css_template=css(CSS_STATUS),
+                        js_on_load=upload_guard_js(
+                            guard_messages(),
+                            list(ALLOWED_EXTENSIONS),
+                            int(MAX_UPLOAD_MB * 1024 * 1024),
+                        )
+                        if access.can_write
+                        else None,
                     )
                     with gr.Row(visible=access.can_write):
                         to_remove = gr.Dropdown(

@@ -116,3 +116,55 @@ JS_AFTER_OPEN = (
     "() => { setTimeout(() => { const root = document.querySelector('#doc-viewer');"
     " if (!root) return;" + JS_SCROLL_BODY + "}, 200); }"
 )
+
+
+def upload_guard_js(messages: dict[str, str], extensions: list[str], max_bytes: int) -> str:
+    """The upload box's own check, before a file is sent: a file of another type or over
+    the size limit is held back and the reason shown in French under the box (Gradio's
+    own check would show an English toast and leave the box stuck on "Erreur").
+
+    ``messages`` are the core's French reasons (``uploads.guard_messages``).
+    """
+    import json
+
+    return (
+        f"const MESSAGES = {json.dumps(messages)}, TYPES = {json.dumps(extensions)}, "
+        f"MAX = {int(max_bytes)};"
+        + """
+const size = (n) => n >= 1048576
+  ? `${(Math.round(n / 104857.6) / 10).toString().replace('.', ',')}\u00a0Mo`
+  : `${Math.round(n / 1024)}\u00a0Ko`;
+const reason = (file) => {
+  const dot = file.name.lastIndexOf('.');
+  const ext = dot > 0 ? file.name.slice(dot).toLowerCase() : '';
+  if (!ext) return MESSAGES.no_extension;
+  if (!TYPES.includes(ext)) return MESSAGES.unsupported_type.replace('§EXT§', ext);
+  if (file.size > MAX) return MESSAGES.too_large.replace('§SIZE§', size(file.size));
+  if (file.size === 0) return MESSAGES.empty;
+  return null;
+};
+const escapeText = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const hold = (files, event) => {
+  const bad = Array.from(files || []).map((f) => [f.name, reason(f)]).filter(([, r]) => r);
+  if (!bad.length) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  if (event.target && 'value' in event.target) event.target.value = '';
+  element.innerHTML = '<ul class="report">' + bad.map(([name, r]) =>
+    `<li class="bad">✗ <b>${escapeText(name)}</b> : ${escapeText(r)}</li>`).join('') +
+    '</ul><div class="msg error">Aucun fichier n’a été envoyé.</div>';
+};
+if (!window.__sourcierUploadGuard) {
+  window.__sourcierUploadGuard = true;
+  document.addEventListener('change', (event) => {
+    const input = event.target;
+    if (input instanceof HTMLInputElement && input.type === 'file' && input.closest('#upload'))
+      hold(input.files, event);
+  }, true);
+  document.addEventListener('drop', (event) => {
+    if (event.target.closest && event.target.closest('#upload'))
+      hold(event.dataTransfer && event.dataTransfer.files, event);
+  }, true);
+}
+"""
+    )

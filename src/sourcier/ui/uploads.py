@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..loaders import SUPPORTED_EXTENSIONS
+from ..messages import say_reason
 from ..settings import Settings
 
 _ORDER = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
@@ -58,18 +59,38 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") fo
 
 
 def check_upload(name: str, size: int, *, max_mb: float = MAX_UPLOAD_MB) -> str | None:
-    """Why an upload is refused before reading it (one French sentence), or None."""
+    """Why an upload is refused before reading it (one French sentence), or None.
+
+    The reasons are the core's (the skip reasons of ``sourcier index``, said in French by
+    :func:`~sourcier.messages.say_reason`), so the two never disagree.
+    """
     suffix = Path(sanitize_filename(name)).suffix.lower()
+    if not suffix:
+        return say_reason("no_extension", "file has no extension", "fr")
     if suffix not in ALLOWED_EXTENSIONS:
-        got = f"« {suffix} »" if suffix else "sans extension"
-        return f"type de fichier non pris en charge ({got}) ; formats acceptés : " + ", ".join(
-            ALLOWED_EXTENSIONS
+        return say_reason(
+            "unsupported_type", f"unsupported file type {suffix}", "fr", suffix=suffix
         )
-    if size > max_mb * 1024 * 1024:
-        return f"fichier trop volumineux ({size / 1024 / 1024:.1f} Mo ; limite {max_mb:g} Mo)"
+    limit = int(max_mb * 1024 * 1024)
+    if size > limit:
+        return say_reason(
+            "too_large", "file too large", "fr", size_bytes=int(size), limit_bytes=limit
+        )
     if size == 0:
-        return "le fichier est vide"
+        return say_reason("empty", "file is empty", "fr")
     return None
+
+
+def guard_messages(*, max_mb: float = MAX_UPLOAD_MB) -> dict[str, str]:
+    """The French reasons of :func:`check_upload` for the page's own check, made before a
+    file is sent (``§SIZE§`` and ``§EXT§`` are filled in by the script)."""
+    limit = int(max_mb * 1024 * 1024)
+    return {
+        "too_large": say_reason("too_large", "", "fr", size_bytes="§SIZE§", limit_bytes=limit),
+        "unsupported_type": say_reason("unsupported_type", "", "fr", suffix="§EXT§"),
+        "no_extension": say_reason("no_extension", "", "fr"),
+        "empty": say_reason("empty", "", "fr"),
+    }
 
 
 def store_upload(src: str | Path, name: str, upload_dir: str | Path) -> Path:
