@@ -107,6 +107,12 @@ def test_sourcier_password_prints_an_auth_file_line(tmp_path: Path) -> None:
     users.write_text(line + "\n", "utf-8")
     assert Access(users=read_auth_file(users)).check("alice", "s3cret")
     assert CliRunner().invoke(main, ["password", "a:b", "--password", "x"]).exit_code == 2
+    # asked on a terminal: the prompts go to stderr, only the line to stdout
+    asked = CliRunner().invoke(main, ["password", "bob"], input="pw\npw\n")
+    assert asked.exit_code == 0, asked.output
+    assert asked.stdout.strip().startswith("bob:scrypt$") and "Password" not in asked.stdout
+    users.write_text(asked.stdout, "utf-8")
+    assert Access(users=read_auth_file(users)).check("bob", "pw")
 
 
 class _Clock:

@@ -193,9 +193,19 @@ def serve_cmd(
 
 @click.command("password")
 @click.argument("user")
-@click.password_option("--password", help="The password (asked twice when not given).")
-def password_cmd(user: str, password: str) -> None:
-    """Print an auth-file line (USER:scrypt$…) for `sourcier serve --auth-file`."""
+@click.option("--password", default=None, help="The password (asked twice when not given).")
+def password_cmd(user: str, password: str | None) -> None:
+    """Print an auth-file line (USER:scrypt$…) for `sourcier serve --auth-file`.
+
+    Only the line goes to stdout (the prompts go to stderr), so
+    `sourcier password alice >> users.txt` works.
+    """
     if ":" in user or not user.strip():
         raise click.BadParameter("a user name cannot be empty or contain ':'", param_hint="USER")
+    if password is None:
+        password = click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True, err=True, type=str
+        )
+    if not password:
+        raise click.BadParameter("the password is empty", param_hint="--password")
     click.echo(f"{user.strip()}:{hash_password(password)}")
