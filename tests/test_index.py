@@ -152,7 +152,7 @@ def test_missing_folder_and_empty_corpus_are_clear_errors(tmp_path: Path) -> Non
 
 def test_damaged_generation_is_reported_not_crashed(hashing_index: Path) -> None:
     gen = store.current_generation(hashing_index)
-    (gen / store.DENSE).write_bytes(b"not a faiss index")
+    (gen / store.DENSE / "vectors.npy").write_bytes(b"not vectors")
     with pytest.raises(IndexCorruptError):
         load_index(hashing_index)
 
@@ -188,7 +188,7 @@ def _assert_old_or_new(index: Path, old: tuple[int, int], new_docs: int) -> None
     idx = load_index(index)
     _all_spans_exact(idx)
     assert (len(idx.documents()), len(idx)) == old or len(idx.documents()) == new_docs
-    assert idx.snapshot.dense.ntotal == len(idx) == len(idx.snapshot.bm25)
+    assert len(idx.snapshot.dense) == len(idx) == len(idx.snapshot.bm25)
     assert len(idx.snapshot.sentence_vectors) == sum(
         len(v) for v in idx.snapshot.sentences.values()
     )
@@ -437,7 +437,7 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
     gen = store.current_generation(index)
     assert gen is not None
     if damage == "dense":
-        (gen / store.DENSE).write_bytes(b"not a faiss index")
+        (gen / store.DENSE / "ids.npy").write_bytes(b"not an array")
     elif damage == "manifest":
         (gen / store.MANIFEST).write_text("{not json")
     else:

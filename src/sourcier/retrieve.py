@@ -245,7 +245,7 @@ def _first_stage(
             timings["embed_query"] = _ms(t)
         qvec = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
         t = time.perf_counter()
-        dense = _dense_search(snap.dense, qvec, n_cand, allowed_ids)
+        dense = snap.dense.search(qvec, n_cand, allowed=allowed_ids)
         timings["dense"] = _ms(t)
     if mode in ("hybrid", "bm25"):
         t = time.perf_counter()
@@ -279,19 +279,6 @@ def _first_stage(
 
 def _ms(t: float) -> float:
     return (time.perf_counter() - t) * 1000.0
-
-
-def _dense_search(
-    dense: Any, qvec: np.ndarray, n: int, allowed_ids: np.ndarray | None
-) -> dict[int, float]:
-    import faiss
-
-    params = None
-    if allowed_ids is not None:
-        selector = faiss.IDSelectorBatch(allowed_ids)
-        params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-    scores, ids = dense.search(np.ascontiguousarray(qvec, dtype=np.float32), n, params=params)
-    return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
 
 def _minmax(scores: dict[int, float]) -> dict[int, float]:

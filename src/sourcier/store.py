@@ -8,8 +8,12 @@ Layout of an index folder::
     gen-000003/         one complete, immutable generation
         manifest.json   format version, model, dimension, counts, settings
         docs.sqlite     documents (cleaned text) and chunks (offsets, labels, FAISS ids)
-        dense.faiss     IndexIDMap2 over a flat inner-product index
+        dense/          the chunk vectors (:class:`~sourcier.dense.DenseIndex`: exact
+                        below a size, FAISS IVF-HNSW-SQ8 above it)
+        sentences.npy   one vector per sentence (float32)
         bm25/           the lexical index (json + npy, no pickle)
+
+Format 2 (``dense.faiss``, a flat ``IndexIDMap2``) is still read.
 
 A writer builds a new generation in a temporary folder, renames it into place and
 only then points ``CURRENT`` at it, so a reader never sees a half-written index and
@@ -34,19 +38,22 @@ from typing import Any
 
 import numpy as np
 
+from .dense import FLAT_BELOW, DenseIndex
 from .errors import IndexCorruptError, IndexNotFoundError
 from .lexical import BM25Index
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
 CURRENT = "CURRENT"
 LOCK = "LOCK"
 CACHE = "embeddings.sqlite"
 MANIFEST = "manifest.json"
 DOCS_DB = "docs.sqlite"
-DENSE = "dense.faiss"
+DENSE = "dense"
+DENSE_V2 = "dense.faiss"
 SENTENCES = "sentences.npy"
 BM25_DIR = "bm25"
 
@@ -224,7 +231,7 @@ class Snapshot:
     documents: dict[str, Document]
     chunks: tuple[Chunk, ...]
     faiss_ids: np.ndarray  # int64, aligned with chunks
-    dense: Any  # faiss.IndexIDMap2
+    dense: DenseIndex
     bm25: BM25Index
     positions: dict[int, int]  # FAISS id -> position in chunks
     by_chunk_id: dict[str, Chunk]
@@ -234,8 +241,6 @@ class Snapshot:
 
 def read_snapshot(gen: Path) -> Snapshot:
     """Load one generation; raise IndexCorruptError if any part is missing or damaged."""
-    import faiss
-
     path = gen.parent
     try:
         manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
@@ -243,7 +248,7 @@ def read_snapshot(gen: Path) -> Snapshot:
         raise corrupt(path, f"cannot read {gen.name}/{MANIFEST}: {err}") from err
     if not isinstance(manifest, dict):
         raise corrupt(path, f"{gen.name}/{MANIFEST} is not a JSON object")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         found = manifest.get("format_version")
         raise IndexCorruptError(
             f"the index at {path} has format {found!r}, which this sourcier does not read "
@@ -285,7 +290,7 @@ def read_snapshot(gen: Path) -> Snapshot:
             text = docs[doc_id].text
             chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
         faiss_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        dense = faiss.read_index(str(gen / DENSE))
+        dense = _read_dense(gen, manifest)
         bm25 = BM25Index.load(gen / BM25_DIR)
         sentence_vectors = np.load(gen / SENTENCES, allow_pickle=False)
     except IndexCorruptError as err:
@@ -295,13 +300,13 @@ def read_snapshot(gen: Path) -> Snapshot:
     except (sqlite3.Error, KeyError, RuntimeError, OSError, ValueError) as err:
         raise corrupt(path, f"{gen.name}: {err}") from err
     if (
-        dense.ntotal != len(chunks)
+        len(dense) != len(chunks)
         or len(bm25) != len(chunks)
         or len(sentence_vectors) != len(sentence_rows)
     ):
         raise corrupt(
             path,
-            f"{gen.name} is inconsistent: {len(chunks)} chunks, {dense.ntotal} vectors, "
+            f"{gen.name} is inconsistent: {len(chunks)} chunks, {len(dense)} vectors, "
             f"{len(bm25)} BM25 entries",
         )
     positions = {int(f): i for i, f in enumerate(faiss_ids)}
@@ -323,6 +328,14 @@ def read_snapshot(gen: Path) -> Snapshot:
     )
 
 
+def _read_dense(gen: Path, manifest: dict[str, Any]) -> DenseIndex:
+    if manifest.get("format_version") == 2:
+        import faiss
+
+        return DenseIndex.from_faiss(faiss.read_index(str(gen / DENSE_V2)))
+    return DenseIndex.load(gen / DENSE)
+
+
 def write_generation(
     path: Path,
     *,
@@ -333,14 +346,15 @@ def write_generation(
     sentence_vectors: np.ndarray,
     lexical_texts: Sequence[str],
     manifest: dict[str, Any],
+    flat_below: int = FLAT_BELOW,
 ) -> Path:
     """Write a new complete generation and make it the live one. Caller holds the lock.
+
+    ``flat_below``: chunk count from which the dense index is approximate (ANN).
 
     Returns:
         The folder of the new generation.
     """
-    import faiss
-
     path.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     try:
@@ -393,10 +407,9 @@ def write_generation(
         db.close()
 
     dim = int(manifest["dimension"])
-    dense = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if len(chunks):
-        dense.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-    faiss.write_index(dense, str(tmp / DENSE))
+    (tmp / DENSE).mkdir()
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), dim)
+    DenseIndex.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
     np.save(
         tmp / SENTENCES,
         np.ascontiguousarray(sentence_vectors, dtype=np.float32),
