@@ -7,11 +7,16 @@
 >>> answer.citations[0].quote                       # == document.text[start:end]
 >>> ask("Qui préside le pôle SCS ?", llm="openai:qwen2.5",   # generative, verified
 ...     llm_base_url="http://127.0.0.1:8080/v1")
+
+``import sourcier`` is cheap: the API and the index (numpy, FAISS, BM25) are imported on
+first use of the names below, so ``sourcier --help`` or a settings check costs nothing.
 """
 
 from __future__ import annotations
 
-from .api import ask, ask_stream, build_index, build_index_from_records, load_index, search
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ConfigError,
     IndexCorruptError,
@@ -22,12 +27,42 @@ from .errors import (
     ModelError,
     SourcierError,
 )
-from .index import DocumentInfo, Index
-from .retrieve import Filters
 from .settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 from .types import Answer, BuildReport, Chunk, Citation, Document, Hit, Skipped
 
+if TYPE_CHECKING:
+    from .api import ask, ask_stream, build_index, build_index_from_records, load_index, search
+    from .index import DocumentInfo, Index
+    from .retrieve import Filters
+
 __version__ = "0.1.0"
+
+# name -> the module that defines it, imported when the name is first read
+_LAZY = {
+    "ask": ".api",
+    "ask_stream": ".api",
+    "build_index": ".api",
+    "build_index_from_records": ".api",
+    "load_index": ".api",
+    "search": ".api",
+    "DocumentInfo": ".index",
+    "Index": ".index",
+    "Filters": ".retrieve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sourcier' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DEFAULT_MODEL",

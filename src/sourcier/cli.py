@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -13,9 +14,7 @@ from typing import Any
 import click
 
 from .errors import SourcierError
-from .evaluate import eval_cmd
 from .options import llm_options
-from .ui import password_cmd, serve_cmd
 
 INDEX_OPTION = click.option(
     "--index",
@@ -28,8 +27,29 @@ INDEX_OPTION = click.option(
 )
 
 
+# Commands whose modules load only when the command runs (or `--help` lists it), so a
+# question never pays for the UI or the evaluation harness.
+_LAZY_COMMANDS = {
+    "serve": ("sourcier.ui", "serve_cmd"),
+    "password": ("sourcier.ui", "password_cmd"),
+    "eval": ("sourcier.evaluate", "eval_cmd"),
+}
+
+
 class _Group(click.Group):
-    """Turns a SourcierError into one red line and exit code 1, never a traceback."""
+    """Turns a SourcierError into one red line and exit code 1, never a traceback.
+
+    The commands of ``_LAZY_COMMANDS`` are imported on first use.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _LAZY_COMMANDS:
+            module, attr = _LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -356,11 +376,6 @@ def remove_cmd(doc: str, index_path: Path | None, yes: bool) -> None:
 
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
-
-
-main.add_command(serve_cmd)
-main.add_command(password_cmd)
-main.add_command(eval_cmd)
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
