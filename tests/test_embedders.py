@@ -216,8 +216,10 @@ def test_real_model_is_loaded_once(e5_embedder: Embedder) -> None:
     assert make_embedder(Settings(chunk_tokens=100)) is e5_embedder  # chunking is irrelevant
     assert make_embedder(Settings(query_prefix="query: ")) is e5_embedder
     assert isinstance(e5_embedder, SentenceTransformerEmbedder)
-    e5_embedder.embed_queries(["x"])
+    e5_embedder.embed_passages(["x"])
     assert e5_embedder.loaded
+    e5_embedder.embed_queries(["x"])
+    assert e5_embedder.query_backend == "onnx"  # exported when torch first loaded
 
 
 @pytest.mark.slow

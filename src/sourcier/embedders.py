@@ -2,18 +2,21 @@
 
 ``make_embedder(settings)`` is the entry point: it turns ``Settings.model`` into an
 embedder, converting the bundled multilingual-e5-small on first use, and keeps one
-embedder per model in the process so the weights are loaded once.
+embedder per model in the process so the weights are loaded once. For that default
+model, questions are embedded on ONNX Runtime (see :mod:`sourcier.onnx_encoder`), so
+answering a question never imports torch; passages are embedded with torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -194,12 +197,21 @@ class SentenceTransformerEmbedder:
     (a Gradio server does). Nothing is ever downloaded: ``name_or_path`` must be a local
     folder or a model already in the Hugging Face cache.
 
+    With ``onnx_queries``, questions are embedded by an ONNX export of the same model
+    (:mod:`sourcier.onnx_encoder`), exported on the first load of the torch model when
+    the folder has none yet; without onnxruntime, or if the export fails or drifts from
+    torch, questions are embedded with torch and one log line says why.
+
     Args:
         name_or_path: a model folder or a Hugging Face model id.
         model_id: the id recorded in index manifests (defaults to ``name_or_path``).
         query_prefix: prepended to every query.
         passage_prefix: prepended to every passage.
         device: torch device, "cpu" by default.
+        query_threads: CPU threads for one query embedding (onnxruntime's intra-op
+            threads, or torch's while it embeds a query); passages get torch's default.
+        onnx_queries: embed queries with the ONNX export (a folder converted by
+            ``sourcier.e5model`` only).
     """
 
     def __init__(
@@ -210,17 +222,26 @@ class SentenceTransformerEmbedder:
         query_prefix: str = "",
         passage_prefix: str = "",
         device: str = "cpu",
+        query_threads: int = 1,
+        onnx_queries: bool = False,
     ) -> None:
+        if query_threads < 1:
+            raise ConfigError(f"query_threads ({query_threads}) must be positive")
         self.name_or_path = str(name_or_path)
         self.model_id = model_id if model_id is not None else self.name_or_path
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.device = device
+        self.query_threads = query_threads
+        self.onnx_queries = onnx_queries
         self._model: Any = None
         self._dim: int | None = None
         self._load_lock = threading.Lock()
         # fast tokenizers raise "Already borrowed" when shared across threads mid-call
         self._run_lock = threading.Lock()
+        # None: not tried yet; False: not available (torch embeds queries)
+        self._onnx: Any = None
+        self._onnx_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -231,23 +252,85 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         """Embedding size (loads the model if needed)."""
-        self._ensure_loaded()
+        if self._dim is None:
+            self._ensure_loaded()
         assert self._dim is not None
         return self._dim
 
     @property
     def loaded(self) -> bool:
-        """Whether the model has been loaded already."""
+        """Whether the torch model has been loaded already."""
         return self._model is not None
 
+    @property
+    def query_backend(self) -> str | None:
+        """What embeds queries: "onnx", "torch", or ``None`` before the first query."""
+        if not self.onnx_queries:
+            return "torch"
+        if self._onnx is None:
+            return None
+        return "onnx" if self._onnx else "torch"
+
     def _ensure_loaded(self) -> Any:
+        model = self._load_torch()
+        if self.onnx_queries and self._onnx is None:
+            # torch is in memory now, the one time an export is cheap to make
+            self._query_encoder()
+        return model
+
+    def _load_torch(self) -> Any:
         model = self._model
-        if model is not None:
-            return model
-        with self._load_lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model
+        if model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+                model = self._model
+        return model
+
+    def _query_encoder(self) -> Any:
+        """The ONNX query encoder, or ``None`` when torch embeds queries (decided once)."""
+        if not self.onnx_queries:
+            return None
+        encoder = self._onnx
+        if encoder is None:
+            with self._onnx_lock:
+                if self._onnx is None:
+                    self._onnx = self._open_onnx() or False
+                encoder = self._onnx
+        return encoder or None
+
+    def _open_onnx(self) -> Any:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            logger.info("onnxruntime is not installed: questions are embedded with torch")
+            return None
+        from . import onnx_encoder
+
+        folder = Path(self.name_or_path)
+        try:
+            path = onnx_encoder.encoder_dir(folder)
+            if not onnx_encoder.is_complete(path):
+                note = onnx_encoder.failure_note(path)
+                if note is not None:
+                    logger.info("questions are embedded with torch: %s", note)
+                    return None
+                logger.info("exporting the query encoder to ONNX (one time, about 15 s)")
+                self._load_torch()
+                path = onnx_encoder.export_query_encoder(
+                    folder,
+                    reference=lambda texts: self._encode(texts, 32, threads=self.query_threads),
+                    query_prefix=self.query_prefix,
+                    threads=self.query_threads,
+                )
+            encoder = onnx_encoder.OnnxQueryEncoder(path, threads=self.query_threads)
+        except (ModelError, OSError, ImportError) as err:
+            logger.warning("questions are embedded with torch: %s", err)
+            return None
+        if self._dim is None:
+            self._dim = encoder.dim
+        logger.debug("questions are embedded with %r", encoder)
+        return encoder
 
     def _load(self) -> Any:
         source = _resolve_offline(self.name_or_path)
@@ -277,11 +360,11 @@ class SentenceTransformerEmbedder:
         self._dim = int(dim)
         return model
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        model = self._ensure_loaded()
+    def _encode(self, texts: list[str], batch_size: int, *, threads: int | None) -> np.ndarray:
+        model = self._load_torch()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._run_lock:
+        with self._run_lock, torch_threads(threads):
             vectors = model.encode(
                 texts,
                 batch_size=batch_size,
@@ -303,7 +386,16 @@ class SentenceTransformerEmbedder:
         Raises:
             ModelError: the model cannot be loaded.
         """
-        return self._encode([self.query_prefix + t for t in texts], batch_size=32)
+        prefixed = [self.query_prefix + t for t in texts]
+        encoder = self._query_encoder()
+        if encoder is not None:
+            try:
+                vectors: np.ndarray = encoder.encode(prefixed)
+                return vectors
+            except Exception as err:  # onnxruntime raises its own types
+                logger.warning("the ONNX query encoder failed (%s): using torch", err)
+                self._onnx = False
+        return self._encode(prefixed, batch_size=32, threads=self.query_threads)
 
     def embed_passages(
         self,
@@ -330,7 +422,7 @@ class SentenceTransformerEmbedder:
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
-            parts.append(self._encode(batch, batch_size=batch_size))
+            parts.append(self._encode(batch, batch_size=batch_size, threads=None))
             if progress is not None:
                 progress(len(batch))
         if not parts:
@@ -355,6 +447,29 @@ class SentenceTransformerEmbedder:
             if backend is not None:
                 return len(backend.encode(text, add_special_tokens=False).ids)
             return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op threads set to ``threads``, then restore them.
+
+    torch's thread count is one setting for the whole process; restoring it keeps an
+    application that embeds sourcier in charge of its own. ``None`` changes nothing.
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _resolve_offline(name_or_path: str) -> str:
@@ -391,7 +506,7 @@ def _resolve_offline(name_or_path: str) -> str:
 # --------------------------------------------------------------------------- factory
 
 _CACHE_LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str, str, str | None], Embedder] | None = None
+_CACHE: dict[tuple[str, str, str, str | None, int], Embedder] | None = None
 
 
 def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
@@ -414,10 +529,12 @@ def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embed
       default to the e5 ones when "e5" is in the name, else to none.
 
     ``settings.query_prefix``/``passage_prefix`` override the defaults when not ``None``.
-    Models load lazily, on the first embedding or ``dim`` access.
+    Models load lazily, on the first embedding or ``dim`` access. Questions to the default
+    model are embedded on ONNX Runtime when it is installed (torch otherwise), with
+    ``settings.query_threads`` threads; passages with torch.
 
     Args:
-        settings: the settings; only ``model`` and the prefixes matter here.
+        settings: the settings; only ``model``, the prefixes and the thread counts matter.
         cache_dir: sourcier's cache root (defaults to ``paths.default_cache_dir()``).
 
     Returns:
@@ -439,18 +556,24 @@ def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embed
     else:
         prefixes = _prefixes(settings, e5="e5" in model.lower())
         key_dir = None
-    key = (model, prefixes[0], prefixes[1], key_dir)
+    threads = settings.query_threads
+    key = (model, prefixes[0], prefixes[1], key_dir, threads)
     with _CACHE_LOCK:
         if _CACHE is None:
             _CACHE = {}
         embedder = _CACHE.get(key)
         if embedder is None:
-            embedder = _build(model, prefixes, key_dir)
+            embedder = _build(model, prefixes, key_dir, threads)
             _CACHE[key] = embedder
         return embedder
 
 
-def _build(model: str, prefixes: tuple[str, str], cache_dir: str | None) -> Embedder:
+def _build(
+    model: str,
+    prefixes: tuple[str, str],
+    cache_dir: str | None,
+    query_threads: int,
+) -> Embedder:
     query_prefix, passage_prefix = prefixes
     if model == HASHING_MODEL:
         hashing = HashingEmbedder()
@@ -466,7 +589,13 @@ def _build(model: str, prefixes: tuple[str, str], cache_dir: str | None) -> Embe
             model_id=DEFAULT_MODEL,
             query_prefix=query_prefix,
             passage_prefix=passage_prefix,
+            query_threads=query_threads,
+            onnx_queries=True,
         )
     return SentenceTransformerEmbedder(
-        model, model_id=model, query_prefix=query_prefix, passage_prefix=passage_prefix
+        model,
+        model_id=model,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        query_threads=query_threads,
     )

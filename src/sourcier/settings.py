@@ -60,6 +60,13 @@ class Settings:
         follow_up_query: how a follow-up is searched: "heuristic" (with the previous
             user question) or "llm" (a standalone query the language model writes, when
             one is given; measured in benchmarks/follow_ups.py).
+        query_threads: CPU threads one query embedding may use (ONNX Runtime's intra-op
+            threads, or torch's when torch embeds the query). 1 by default: a question is
+            a few tokens, so a second thread gains little on an idle machine and costs
+            much on a busy one, and a server answering several questions at once runs
+            one per request (measured in benchmarks/threads.py). Read when the index's
+            embedder is first made. Passages are embedded at index time with torch's
+            default (one thread per core).
     """
 
     model: str = DEFAULT_MODEL
@@ -89,6 +96,7 @@ class Settings:
     llm_answer_tokens: int = 256
     support_threshold: float = 0.6
     follow_up_query: str = "heuristic"
+    query_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 500:
@@ -135,6 +143,8 @@ class Settings:
             raise ConfigError(
                 f"follow_up_query ({self.follow_up_query!r}) must be one of heuristic, llm"
             )
+        if not 1 <= self.query_threads <= 256:
+            raise ConfigError(f"query_threads ({self.query_threads}) must be between 1 and 256")
         if not 0.0 <= self.support_threshold <= 1.0:
             raise ConfigError(
                 f"support_threshold ({self.support_threshold}) must be between 0 and 1"
