@@ -208,6 +208,13 @@ def test_a_failed_export_is_noted_and_not_tried_again(
     assert [p.name for p in target.parent.iterdir()] == [target.name + ".failed"]
     assert any("tracing failed" in r.getMessage() for r in caplog.records)
 
+    # another torch, onnx or onnxruntime may export fine: the note no longer holds
+    upgraded = {**onnx_encoder._versions(), "torch": "99.0"}
+    monkeypatch.setattr(onnx_encoder, "_versions", lambda: upgraded)
+    assert onnx_encoder.failure_note(target) is None
+    _TorchlessEmbedder(folder).embed_queries(["Qui ?"])
+    assert len(calls) == 2
+
 
 def test_the_encoder_key_follows_the_model_folder(tmp_path: Path) -> None:
     folder = _fake_model_folder(tmp_path)

@@ -11,8 +11,9 @@ key hashes the folder's provenance, its BERT config, the weights file's size and
 this module's export version, so a new conversion or export gets a new folder. It is
 written under a temporary name and renamed into place, and only after its embeddings of
 :data:`PROBE_QUERIES` agree with torch's to a cosine of at least :data:`MIN_COSINE`. An
-export that fails leaves a ``query-encoder-<key>.failed`` note with the reason, so later
-processes use torch without trying again.
+export that fails leaves a ``query-encoder-<key>.failed`` note with the reason and the
+versions of the packages involved, so later processes use torch without trying again
+until one of those packages changes.
 
 At query time, :class:`OnnxQueryEncoder` tokenises and runs the graph on onnxruntime's
 CPU provider with a fixed number of threads. Passages are still embedded with torch at
@@ -96,12 +97,32 @@ def is_complete(target: Path) -> bool:
 
 
 def failure_note(target: Path) -> str | None:
-    """Why the export to ``target`` failed before, or ``None`` if it never did."""
+    """Why the export to ``target`` failed, or ``None`` if it never did with the packages
+    installed now (a note left under other versions of them is ignored)."""
     try:
-        note = target.with_name(target.name + ".failed").read_text(encoding="utf-8")
-    except OSError:
+        note = json.loads(_note_path(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return note.strip() or "the export failed"
+    if not isinstance(note, dict) or note.get("versions") != _versions():
+        return None
+    return str(note.get("reason") or "the export failed")
+
+
+def _note_path(target: Path) -> Path:
+    return target.with_name(target.name + ".failed")
+
+
+def _versions() -> dict[str, str | None]:
+    """The packages an export depends on, and their installed versions."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for name in ("torch", "transformers", "onnx", "onnxruntime"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def export_query_encoder(
@@ -181,8 +202,9 @@ def _finish(folder: Path) -> None:
 
 
 def _note_failure(target: Path, reason: str) -> None:
+    note = {"reason": reason, "versions": _versions()}
     with contextlib.suppress(OSError):
-        target.with_name(target.name + ".failed").write_text(reason + "\n", encoding="utf-8")
+        _note_path(target).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
 
 def _remove_stale(keep: Path) -> None:
