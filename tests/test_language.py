@@ -101,3 +101,21 @@ def test_import_does_no_work() -> None:
 
     package_dir = str(Path(sourcier.language.__file__).parent)
     subprocess.run([sys.executable, "-c", code, package_dir], check=True)
+
+
+def test_the_model_is_decompressed_once_and_a_broken_copy_is_not_fatal(
+    tmp_path, monkeypatch
+) -> None:
+    import sourcier.language as language
+    import sourcier.paths as paths
+
+    monkeypatch.setattr(paths, "default_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(language, "_identifier", None)
+    assert language.question_language("Who chairs the SCS cluster?") == "en"
+    copies = list((tmp_path / "langid").glob("model-*.npz"))
+    assert len(copies) == 1 and not list((tmp_path / "langid").glob(".*"))
+    fresh = language._from_decompressed_copy()  # read from the copy this time
+    assert fresh.classify("Le pôle est présidé par Jean-Pierre Henry.")[0] == "fr"
+    copies[0].write_bytes(b"damaged")
+    monkeypatch.setattr(language, "_identifier", None)
+    assert language.detect_language("Le pôle est présidé par Jean-Pierre Henry.") == "fr"
