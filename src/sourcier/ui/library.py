@@ -64,6 +64,7 @@ class Library:
         self._model_lock = threading.Lock()
         self._index: Index | None = None
         self._generation: str | None = None
+        self._warmed = False
 
     def index(self) -> Index:
         """The shared Index, switched to the live generation if it changed on disk."""
@@ -84,7 +85,9 @@ class Library:
         """The shared Index with its embedding model loaded (done once, under a lock)."""
         idx = self.index()
         with self._model_lock:
-            _ = idx.embedder
+            if not self._warmed:  # one question opens the query encoder (ONNX) too
+                idx.embedder.embed_queries(["Qui ?"])
+                self._warmed = True
         return idx
 
     def ask(
