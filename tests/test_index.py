@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sourcier import (
@@ -449,3 +450,33 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
     idx = load_index(index)
     assert len(idx.documents()) == 5 and idx.manifest["model"] == HASHING_MODEL
     _all_spans_exact(idx)
+
+
+def test_vectors_are_kept_once_and_reused_from_the_live_generation(
+    hashing_index: Path, corpus_dir: Path
+) -> None:
+    """The cache holds only an interrupted build's work: a published generation holds
+    every vector, and the next build reads unchanged chunks' vectors from it."""
+    before = load_index(hashing_index)
+    cache = store.EmbeddingCache(hashing_index / store.CACHE, HASHING_MODEL, before.embedder.dim)
+    try:
+        assert cache.get_many([cache.key("x")]) == {}
+        (count,) = cache._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+    finally:
+        cache.close()
+    assert count == 0
+    assert before.snapshot.sentence_vectors.dtype == np.float16  # half the bytes of float32
+    (corpus_dir / "nouveau.md").write_text("# Note\n\nLe port de Toulon innove aussi.\n")
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    after = load_index(hashing_index)
+    added = [d for d in after.documents() if d.source.endswith("nouveau.md")][0]
+    assert report.embedded == added.chunks  # only the new file was embedded
+    for chunk in before.snapshot.chunks:
+        fid = store.faiss_id_for(chunk.chunk_id)
+        assert np.array_equal(before.snapshot.dense.vector(fid), after.snapshot.dense.vector(fid))
+        rows_before = [r for _, _, r in before.snapshot.sentences[chunk.chunk_id]]
+        rows_after = [r for _, _, r in after.snapshot.sentences[chunk.chunk_id]]
+        assert np.array_equal(
+            before.snapshot.sentence_vectors[rows_before],
+            after.snapshot.sentence_vectors[rows_after],
+        )

@@ -418,8 +418,9 @@ def update_index(
         passage_spans = [
             [(s + d, e + d) for s, e in spans] for spans, d in zip(doc_spans, shifts, strict=True)
         ]
+        reusable = _reusable_vectors(old, embedder, settings, chunks, doc_spans)
         vectors, sentence_vectors, embedded = _vectors_for(
-            path, embedder, texts, passage_spans, settings, progress, show_progress
+            path, embedder, texts, passage_spans, settings, progress, show_progress, reusable
         )
 
         # 5. publish (the removed sources go in the manifest: in or out with the generation)
@@ -441,7 +442,7 @@ def update_index(
             lexical_texts=[lexical_text(c, t) for c, t in zip(chunks, titles, strict=True)],
             manifest=manifest,
         )
-        _prune_cache(path, embedder, texts)
+        _empty_cache(path, embedder)
         return BuildReport(
             index_path=str(path),
             indexed=indexed,
@@ -535,19 +536,28 @@ def _vectors_for(
     settings: Settings,
     progress: ProgressCallback | None,
     show_progress: bool | None,
+    reusable: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Passage and sentence vectors for ``texts``, from the cache or freshly embedded.
+    """Passage and sentence vectors for ``texts``: those of unchanged chunks from the live
+    generation (``reusable``, by position), the rest from the cache or freshly embedded.
 
     Returns:
         ``(passage_vectors, sentence_vectors stacked in order, number embedded)``.
     """
+    reusable = reusable or {}
     cache = store.EmbeddingCache(path / store.CACHE, embedder.model_id, embedder.dim)
     try:
         keys = [cache.key(t) for t in texts]
         where = {k: i for i, k in enumerate(keys)}
-        known = {  # a cached entry is only usable if it has one vector per sentence
-            k: v for k, v in cache.get_many(keys).items() if len(v[1]) == len(spans[where[k]])
-        }
+        known = {keys[i]: v for i, v in reusable.items()}
+        wanted = [k for k in keys if k not in known]
+        known.update(  # a cached entry is only usable if it has one vector per sentence
+            {
+                k: v
+                for k, v in cache.get_many(wanted).items()
+                if len(v[1]) == len(spans[where[k]])
+            }
+        )
         todo_at: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k not in known and k not in todo_at:
@@ -596,11 +606,49 @@ def _vectors_for(
         cache.close()
 
 
-def _prune_cache(path: Path, embedder: Embedder, live_texts: list[str]) -> None:
-    """Forget cached vectors no live chunk uses, so the cache does not grow forever."""
+def _reusable_vectors(
+    old: store.Snapshot | None,
+    embedder: Embedder,
+    settings: Settings,
+    chunks: list[Chunk],
+    spans: list[list[tuple[int, int]]],
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The vectors of chunks the live generation already holds, by position in ``chunks``.
+
+    A chunk id is a hash of its document's text and offsets, so the same id embedded by
+    the same model with the same prompts and title setting gives the same vectors: they
+    are read from the generation instead of being kept twice (once more in the cache).
+    """
+    if old is None or old.manifest.get("model") != embedder.model_id:
+        return {}
+    recorded = old.manifest.get("settings", {})
+    same_input = (
+        old.manifest.get("query_prefix") == embedder.query_prefix
+        and old.manifest.get("passage_prefix") == embedder.passage_prefix
+        and recorded.get("embed_title", True) == settings.embed_title
+    )
+    if not same_input:
+        return {}
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, (chunk, chunk_spans) in enumerate(zip(chunks, spans, strict=True)):
+        rows = old.sentences.get(chunk.chunk_id)
+        if chunk.chunk_id not in old.by_chunk_id or rows is None or len(rows) != len(chunk_spans):
+            continue
+        try:
+            vector = old.dense.vector(store.faiss_id_for(chunk.chunk_id))
+        except KeyError:
+            continue
+        sentence_rows = [row for _, _, row in rows]
+        found[i] = (vector, np.asarray(old.sentence_vectors[sentence_rows], dtype=np.float32))
+    return found
+
+
+def _empty_cache(path: Path, embedder: Embedder) -> None:
+    """Once a generation is live it holds every vector, so the cache is emptied: it only
+    keeps the work of a build that was interrupted before it could publish."""
     cache = store.EmbeddingCache(path / store.CACHE, embedder.model_id, embedder.dim)
     try:
-        dropped = cache.prune(cache.key(t) for t in live_texts)
+        dropped = cache.prune(())
         log.debug("dropped %d cached vectors", dropped)
     finally:
         cache.close()
