@@ -253,3 +253,32 @@ def test_real_model_retrieval_sanity(e5_embedder: Embedder) -> None:
     related, unrelated = e5_embedder.embed_passages([RELATED, UNRELATED])
     assert float(q @ related) > float(q @ unrelated)
     assert e5_embedder.embed_passages([]).shape == (0, 384)
+
+
+# ----- sentence vectors (the protocol's embed_with_sentences) -----------------------------
+
+
+def test_pool_sentences_averages_the_tokens_inside_each_sentence() -> None:
+    from sourcier.multivector import pool_sentences
+
+    tokens = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
+    # "query: " prefix of 7 characters; tokens at 7-9, 10-12, 14-16, and a special token
+    offsets = np.array([[7, 9], [10, 12], [14, 16], [0, 0]])
+    rows = pool_sentences(
+        tokens, offsets, [(0, 6), (7, 9), (20, 30)], shift=7, fallback=np.array([0.0, 2.0])
+    )
+    assert rows.shape == (3, 2) and rows.dtype == np.float32
+    assert np.allclose(rows[0], [np.sqrt(0.5), np.sqrt(0.5)])  # mean of the first two
+    assert np.allclose(rows[1], [0.6, 0.8])  # the third token alone, normalised
+    assert np.allclose(rows[2], [0.0, 1.0])  # no token inside: the passage vector
+
+
+def test_hashing_sentences_are_embedded_as_their_own_texts() -> None:
+    embedder = HashingEmbedder()
+    text = "Le pôle SCS est présidé par Jean-Pierre Henry. Il compte 300 membres."
+    spans = [(0, 46), (47, len(text))]
+    vectors, sentences = embedder.embed_with_sentences([text], [spans])
+    assert vectors.shape == (1, embedder.dim) and sentences[0].shape == (2, embedder.dim)
+    alone = embedder.embed_passages([text[s:e] for s, e in spans])
+    assert np.allclose(sentences[0], alone)
+    assert np.allclose(vectors, embedder.embed_passages([text]))

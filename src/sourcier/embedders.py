@@ -70,6 +70,19 @@ class Embedder(Protocol):
         """Embed passages in batches, calling ``progress(n)`` after each batch of ``n``."""
         ...
 
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages and one vector per sentence (``spans``: each passage's sentences):
+        ``(n, dim)`` and, per passage, ``(len(spans[i]), dim)``; rows L2-normalised.
+        See :mod:`sourcier.multivector`."""
+        ...
+
     def count_tokens(self, text: str) -> int:
         """Model tokens in ``text`` (no special tokens, no prefix)."""
         ...
@@ -174,6 +187,22 @@ class HashingEmbedder:
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(parts)
+
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages, and each sentence embedded as a text of its own (no tokens to pool);
+        see :class:`Embedder`."""
+        from .multivector import embed_sentences_separately
+
+        return embed_sentences_separately(
+            self, texts, spans, batch_size=batch_size, progress=progress
+        )
 
     def count_tokens(self, text: str) -> int:
         """Words plus punctuation marks in ``text`` (an approximation of model tokens).
@@ -429,6 +458,62 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(parts)
 
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages and their sentences from one forward pass per passage: each sentence
+        vector pools the passage's token embeddings inside it
+        (:func:`~sourcier.multivector.pool_sentences`); see :class:`Embedder`.
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+            ModelError: the model cannot be loaded.
+        """
+        from .multivector import normalise, pool_sentences
+
+        _check_batch_size(batch_size)
+        model = self._ensure_loaded()
+        shift = len(self.passage_prefix)
+        vectors = np.zeros((len(texts), self.dim), np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            with self._run_lock:
+                outputs = model.encode(
+                    batch,
+                    batch_size=len(batch),
+                    output_value=None,
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+                encoded = model.tokenizer(
+                    batch,
+                    return_offsets_mapping=True,
+                    truncation=True,
+                    max_length=model.max_seq_length,
+                )
+            for j, out in enumerate(outputs):
+                i = start + j
+                n = int(out["attention_mask"].sum())
+                vectors[i] = out["sentence_embedding"].float().cpu().numpy()
+                sentence_vectors.append(
+                    pool_sentences(
+                        out["token_embeddings"][:n].float().cpu().numpy(),
+                        np.asarray(encoded["offset_mapping"][j], dtype=np.int64)[:n],
+                        spans[i],
+                        shift=shift,
+                        fallback=vectors[i],
+                    )
+                )
+            if progress is not None:
+                progress(len(batch))
+        return normalise(vectors), sentence_vectors
+
     def count_tokens(self, text: str) -> int:
         """Model tokens in ``text``, without special tokens or prefix.
 
@@ -506,7 +591,7 @@ def _resolve_offline(name_or_path: str) -> str:
 # --------------------------------------------------------------------------- factory
 
 _CACHE_LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str, str, str | None, int], Embedder] | None = None
+_CACHE: dict[tuple[str, str, str, str | None, int, str], Embedder] | None = None
 
 
 def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
@@ -534,7 +619,8 @@ def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embed
     ``settings.query_threads`` threads; passages with torch.
 
     Args:
-        settings: the settings; only ``model``, the prefixes and the thread counts matter.
+        settings: the settings; only ``model``, the prefixes, the thread count and
+            ``device`` matter.
         cache_dir: sourcier's cache root (defaults to ``paths.default_cache_dir()``).
 
     Returns:
@@ -557,13 +643,13 @@ def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embed
         prefixes = _prefixes(settings, e5="e5" in model.lower())
         key_dir = None
     threads = settings.query_threads
-    key = (model, prefixes[0], prefixes[1], key_dir, threads)
+    key = (model, prefixes[0], prefixes[1], key_dir, threads, settings.device)
     with _CACHE_LOCK:
         if _CACHE is None:
             _CACHE = {}
         embedder = _CACHE.get(key)
         if embedder is None:
-            embedder = _build(model, prefixes, key_dir, threads)
+            embedder = _build(model, prefixes, key_dir, threads, settings.device)
             _CACHE[key] = embedder
         return embedder
 
@@ -573,6 +659,7 @@ def _build(
     prefixes: tuple[str, str],
     cache_dir: str | None,
     query_threads: int,
+    device: str = "cpu",
 ) -> Embedder:
     query_prefix, passage_prefix = prefixes
     if model == HASHING_MODEL:
@@ -590,7 +677,8 @@ def _build(
             query_prefix=query_prefix,
             passage_prefix=passage_prefix,
             query_threads=query_threads,
-            onnx_queries=True,
+            onnx_queries=device == "cpu",  # on a GPU, torch embeds the questions too
+            device=device,
         )
     return SentenceTransformerEmbedder(
         model,
@@ -598,4 +686,5 @@ def _build(
         query_prefix=query_prefix,
         passage_prefix=passage_prefix,
         query_threads=query_threads,
+        device=device,
     )

@@ -6,20 +6,29 @@ transformer runs once per passage and each sentence vector is the mean of the
 contextual token embeddings that fall inside the sentence (the passage vector is
 the usual mean over all tokens). The result is stored with the index, so a query
 costs one dot product per candidate sentence.
+
+Each embedder implements ``embed_with_sentences`` (part of the
+:class:`~sourcier.embedders.Embedder` protocol): a transformer pools its own token
+embeddings with :func:`pool_sentences`; an embedder without token embeddings embeds
+the sentences as texts of their own (:func:`embed_sentences_separately`). This module
+holds those two pure pieces and knows nothing of any model library.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embedders import Embedder, SentenceTransformerEmbedder
+if TYPE_CHECKING:
+    from .embedders import Embedder
 
 Spans = Sequence[tuple[int, int]]
 
 
-def _normalise(matrix: np.ndarray) -> np.ndarray:
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to norm 1 (a zero row stays zero), as float32."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -32,7 +41,7 @@ def embed_with_sentences(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Embed passages and their sentences.
+    """Embed passages and their sentences (``embedder.embed_with_sentences``).
 
     Args:
         embedder: the index's embedder.
@@ -45,8 +54,48 @@ def embed_with_sentences(
         ``(passage_vectors, sentence_vectors)``: an ``(n, dim)`` array, and for each
         passage an ``(len(spans[i]), dim)`` array; all rows L2-normalised.
     """
-    if isinstance(embedder, SentenceTransformerEmbedder):
-        return _token_pooled(embedder, texts, spans, batch_size=batch_size, progress=progress)
+    return embedder.embed_with_sentences(texts, spans, batch_size=batch_size, progress=progress)
+
+
+def pool_sentences(
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    spans: Spans,
+    *,
+    shift: int,
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """One vector per sentence: the mean of the token embeddings inside it.
+
+    Args:
+        tokens: ``(n_tokens, dim)`` contextual token embeddings of one passage.
+        offsets: ``(n_tokens, 2)`` character offsets of those tokens in the model's input.
+        spans: the sentences' (start, end) in the passage text.
+        shift: characters before the passage text in the model's input (its prefix).
+        fallback: the vector of a sentence with no token inside (cut off by the model's
+            length limit): the passage vector.
+
+    Returns:
+        ``(len(spans), dim)`` float32, rows L2-normalised.
+    """
+    mids = (offsets[:, 0] + offsets[:, 1]) / 2.0
+    real = offsets[:, 1] > offsets[:, 0]
+    rows = np.zeros((len(spans), tokens.shape[1] if tokens.ndim == 2 else 0), np.float32)
+    for r, (s, e) in enumerate(spans):
+        inside = real & (mids >= s + shift) & (mids < e + shift)
+        rows[r] = tokens[inside].mean(axis=0) if inside.any() else fallback
+    return normalise(rows) if len(rows) else rows
+
+
+def embed_sentences_separately(
+    embedder: Embedder,
+    texts: Sequence[str],
+    spans: Sequence[Spans],
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Passages, then every sentence as a passage of its own (no token embeddings)."""
     vectors = embedder.embed_passages(texts, batch_size=batch_size, progress=progress)
     flat = [texts[i][s:e] for i, sp in enumerate(spans) for s, e in sp]
     flat_vecs = (
@@ -59,52 +108,3 @@ def embed_with_sentences(
         out.append(flat_vecs[row : row + len(sp)])
         row += len(sp)
     return vectors, out
-
-
-def _token_pooled(
-    embedder: SentenceTransformerEmbedder,
-    texts: Sequence[str],
-    spans: Sequence[Spans],
-    *,
-    batch_size: int,
-    progress: Callable[[int], None] | None,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    model = embedder._ensure_loaded()
-    prefix = embedder.passage_prefix
-    shift = len(prefix)
-    dim = embedder.dim
-    vectors = np.zeros((len(texts), dim), np.float32)
-    sentence_vectors: list[np.ndarray] = []
-    for start in range(0, len(texts), batch_size):
-        batch = [prefix + t for t in texts[start : start + batch_size]]
-        with embedder._run_lock:
-            outputs = model.encode(
-                batch,
-                batch_size=len(batch),
-                output_value=None,
-                convert_to_numpy=False,
-                show_progress_bar=False,
-            )
-            encoded = model.tokenizer(
-                batch,
-                return_offsets_mapping=True,
-                truncation=True,
-                max_length=model.max_seq_length,
-            )
-        for j, out in enumerate(outputs):
-            i = start + j
-            n = int(out["attention_mask"].sum())
-            tokens = out["token_embeddings"][:n].float().cpu().numpy()
-            offsets = np.asarray(encoded["offset_mapping"][j], dtype=np.int64)[:n]
-            vectors[i] = out["sentence_embedding"].float().cpu().numpy()
-            mids = (offsets[:, 0] + offsets[:, 1]) / 2.0
-            real = offsets[:, 1] > offsets[:, 0]
-            rows = np.zeros((len(spans[i]), dim), np.float32)
-            for r, (s, e) in enumerate(spans[i]):
-                inside = real & (mids >= s + shift) & (mids < e + shift)
-                # a sentence cut off by the model's length limit falls back to the passage
-                rows[r] = tokens[inside].mean(axis=0) if inside.any() else vectors[i]
-            sentence_vectors.append(_normalise(rows) if len(rows) else rows)
-        if progress is not None:
-            progress(len(batch))
-    return _normalise(vectors), sentence_vectors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -67,6 +68,10 @@ class Settings:
             one per request (measured in benchmarks/threads.py). Read when the index's
             embedder is first made. Passages are embedded at index time with torch's
             default (one thread per core).
+        device: where the torch model runs: "cpu" (default), "cuda", "cuda:N" or "mps".
+            On "cpu" questions are embedded on ONNX Runtime; on a GPU torch embeds both.
+            Vectors do not depend on it beyond float rounding, so an index built on a GPU
+            is queried on a CPU.
     """
 
     model: str = DEFAULT_MODEL
@@ -97,6 +102,7 @@ class Settings:
     support_threshold: float = 0.6
     follow_up_query: str = "heuristic"
     query_threads: int = 1
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 500:
@@ -143,6 +149,8 @@ class Settings:
             raise ConfigError(
                 f"follow_up_query ({self.follow_up_query!r}) must be one of heuristic, llm"
             )
+        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device ({self.device!r}) must be cpu, cuda, cuda:N or mps")
         if not 1 <= self.query_threads <= 256:
             raise ConfigError(f"query_threads ({self.query_threads}) must be between 1 and 256")
         if not 0.0 <= self.support_threshold <= 1.0:
