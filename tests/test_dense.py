@@ -81,6 +81,14 @@ def test_filters_never_lose_hits_on_an_ann_index() -> None:
     assert ann.search(q, 10, allowed=np.array([], dtype=np.int64)) == {}
 
 
+def test_an_empty_index_searches_to_nothing(tmp_path: Path) -> None:
+    """The last document removed: the generation still has a dense index, of no rows."""
+    empty = DenseIndex.build(np.zeros((0, 64), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    assert len(empty) == 0 and empty.dim == 64 and empty.search(np.ones(64), 5) == {}
+    empty.save(tmp_path)
+    assert len(DenseIndex.load(tmp_path)) == 0
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     x, ids = _clustered(12_000), _ids(12_000)
     for flat_below, name in ((100_000, "flat"), (5_000, "ann")):

@@ -93,7 +93,9 @@ class DenseIndex:
     ) -> DenseIndex:
         """Index ``vectors`` (unit rows) under ``ids``; ANN from ``flat_below`` rows on."""
         ids = np.asarray(ids, dtype=np.int64)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2:
+            vectors = vectors.reshape(len(ids), -1)
         order = np.argsort(ids, kind="stable")
         ids, vectors = ids[order], np.ascontiguousarray(vectors[order])
         if len(np.unique(ids)) != len(ids):
