@@ -134,8 +134,21 @@ def _print_report(report: Any, *, err: bool = False) -> None:
     "'sourcier/hashing-bow' (tiny, for tests), or a local sentence-transformers folder.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="auto|local|ADDRESS",
+    help="Embed the chunks on a Ray cluster: 'auto' (the one this machine belongs to), "
+    "'local' (a private one on this machine) or the head's address. Needs sourcier[ray]; "
+    "see docs/ray.md.",
+)
 def index_cmd(
-    paths: tuple[Path, ...], index_path: Path | None, model: str | None, as_json: bool
+    paths: tuple[Path, ...],
+    index_path: Path | None,
+    model: str | None,
+    as_json: bool,
+    ray_address: str | None,
 ) -> None:
     """Build or update the index from PATHS (default: the bundled corpus).
 
@@ -150,7 +163,17 @@ def index_cmd(
     from .settings import Settings
 
     settings = Settings(model=model) if model else None
-    report = build_index(list(paths) or None, index=_index_dir(index_path), settings=settings)
+    if ray_address is not None:
+        from .distributed import RayOptions, build_index_on_ray
+
+        report = build_index_on_ray(
+            list(paths) or None,
+            index=_index_dir(index_path),
+            settings=settings,
+            ray=RayOptions(address=ray_address),
+        )
+    else:
+        report = build_index(list(paths) or None, index=_index_dir(index_path), settings=settings)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
