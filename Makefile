@@ -20,13 +20,14 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The optional generative extras and the real model server the tests start (the first
-# build of llama-cpp-python takes about 10 minutes; pip caches the wheel).
-$(BIN)/.installed-llm: $(BIN)/.installed
+# The optional extras the tests exercise: the generative ones and the real model server
+# (the first build of llama-cpp-python takes about 10 minutes; pip caches the wheel), and
+# Ray for the distributed-embedding tests (a local cluster; about 30 s to install).
+$(BIN)/.installed-llm: $(BIN)/.installed pyproject.toml
 	@start=$$(date +%s); \
 	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install --disable-pip-version-check -q $(TORCH) \
-	  -e '.[test,llm,llm-server]' && \
-	echo "llm extras installed in $$(( $$(date +%s) - start )) s"
+	  -e '.[test,llm,llm-server,ray]' && \
+	echo "optional extras installed in $$(( $$(date +%s) - start )) s"
 	touch $@
 
 install-llm: $(BIN)/.installed-llm

@@ -165,6 +165,17 @@ FRENCH: dict[str, str] = {
         "d’en poser une autre."
     ),
     "client_rate": "Trop de questions d’un coup : attendez {seconds} s avant la suivante.",
+    # embedding on a Ray cluster (distributed)
+    "ray_missing": (
+        "Ray n’est pas installé : installez l’extra avec « pip install sourcier[ray] »."
+    ),
+    "ray_unreachable": (
+        "Aucun cluster Ray joignable à {address} : démarrez-en un avec « ray start --head » "
+        "ou utilisez --ray local."
+    ),
+    "ray_lost": (
+        "{missing} passages ne sont jamais revenus du cluster Ray : relancez l’indexation."
+    ),
 }
 
 _WORDS: dict[str, dict[str, str]] = {
