@@ -580,7 +580,7 @@ class SegmentedBM25:
         terms = [t for t in terms if t in idf32]
         if not terms:
             return []
-        wanted = None if allowed is None else np.unique(_id_array(allowed))
+        wanted = None if allowed is None else _Allowed(_id_array(allowed))
         found_scores, found_rank, found_ids = [], [], []
         offset = 0
         for index, segment in enumerate(self.segments):
@@ -601,17 +601,14 @@ class SegmentedBM25:
         terms: list[str],
         idf32: dict[str, np.float32],
         k: int,
-        wanted: np.ndarray | None,
+        wanted: _Allowed | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One segment's best k positions for the query, with their scores.
-
-        ``wanted``, when given, holds the allowed ids, sorted and distinct.
-        """
+        """One segment's best k positions for the query, with their scores."""
         segment = self.segments[index]
         postings = [segment.postings(t) for t in terms]
         present = [i for i, (p, _) in enumerate(postings) if len(p)]
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
-        if not present or (wanted is not None and not len(wanted)):
+        if not present or (wanted is not None and not len(wanted.ids)):
             return empty
         norm = self._norm(index)
         docs = np.concatenate([postings[i][0] for i in present])
@@ -621,20 +618,24 @@ class SegmentedBM25:
             [len(postings[i][0]) for i in present],
         )
         # bm25s' Lucene weight, in its precision: float32 idf times a float64 tf part,
-        # stored as float32, summed in float64.
-        weights = (idfs * (tfs / (norm[docs] + tfs))).astype(np.float32)
+        # stored as float32, summed in float64 (in place: the same operations, fewer copies)
+        part = norm[docs]
+        part += tfs
+        np.divide(tfs, part, out=part)
+        part *= idfs
+        weights = part.astype(np.float32)
         scores = np.bincount(docs, weights=weights, minlength=len(segment))
         if len(self._dead[index]):
             scores[self._dead[index]] = 0.0
         hits = np.flatnonzero(scores > 0)
         if wanted is not None:
             # look up whichever is fewer: the allowed ids here, or the hits among them
-            if len(wanted) < len(hits):
+            if len(wanted.ids) < len(hits):
                 allowed_here = np.zeros(len(segment), dtype=bool)
-                allowed_here[segment.positions_of(wanted)] = True
+                allowed_here[segment.positions_of(wanted.ids)] = True
                 hits = hits[allowed_here[hits]]
             else:
-                hits = hits[_contains(wanted, segment.ids[hits])]
+                hits = hits[_contains(wanted.sorted(), segment.ids[hits])]
         if len(hits) > k:
             found = scores[hits]
             kth = np.partition(found, len(found) - k)[len(found) - k]
@@ -738,11 +739,24 @@ def _idf(df: int, n: int) -> float:
 def _id_array(ids: Collection[int]) -> np.ndarray:
     if isinstance(ids, np.ndarray):
         return ids.astype(np.int64, copy=False).reshape(-1)
-    return np.fromiter((int(i) for i in ids), dtype=np.int64, count=len(ids))
+    return np.fromiter(iter(ids), dtype=np.int64, count=len(ids))
+
+
+class _Allowed:
+    """A query's allowed ids, sorted only if a segment needs them sorted."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self._sorted: np.ndarray | None = None
+
+    def sorted(self) -> np.ndarray:
+        if self._sorted is None:
+            self._sorted = np.sort(self.ids)  # repeats are harmless to _contains
+        return self._sorted
 
 
 def _contains(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Which of ``ids`` are in ``sorted_ids`` (sorted, distinct)."""
+    """Which of ``ids`` are in ``sorted_ids`` (sorted; repeats allowed)."""
     if not len(sorted_ids):
         return np.zeros(len(ids), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
