@@ -102,21 +102,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(server: str):
+def pw():
+    """One Playwright for the module (a second sync one cannot start inside the first)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR")
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.set_default_timeout(60_000)
-        page.goto(server)
-        page.wait_for_selector("#question textarea")
-        yield page
-        browser.close()
-        assert not errors, f"JavaScript errors in the page: {errors}"
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def page(server: str, pw):
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.set_default_timeout(60_000)
+    page.goto(server)
+    page.wait_for_selector("#question textarea")
+    yield page
+    browser.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 def _ask(page, question: str) -> str:
@@ -220,13 +228,11 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     assert FESTIVAL.name not in page.inner_text("#corpus")
 
 
-def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path) -> None:
+def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path, pw) -> None:
     """A served app with a login: the page asks for it, refuses a wrong password, and
     after the right one the chat answers (the app runs here, on the hashing index)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     from sourcier.ui import Access, build_app
     from sourcier.ui.access import hash_password
 
@@ -237,48 +243,43 @@ def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path) -> None:
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_context(locale="fr-FR").new_page()
-            page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("input[type=password]")
-            assert page.query_selector("#question") is None  # no chat before the login
-            assert "connectez-vous" in page.inner_text("body")
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("input[type=password]")
+        assert page.query_selector("#question") is None  # no chat before the login
+        assert "connectez-vous" in page.inner_text("body")
 
-            def log_in(password: str) -> None:
-                page.fill("input[data-testid=textbox]", "alice")
-                page.fill("input[type=password]", password)
-                page.get_by_role("button", name="Connexion").click()
+        def log_in(password: str) -> None:
+            page.fill("input[data-testid=textbox]", "alice")
+            page.fill("input[type=password]", password)
+            page.get_by_role("button", name="Connexion").click()
 
-            log_in("wrong")
-            page.wait_for_timeout(1500)
-            assert page.query_selector("#question") is None
-            log_in("s3cret")
-            page.wait_for_selector("#question textarea")
-            page.fill("#question textarea", "Qui préside le pôle SCS ?")
-            page.click("#send")
-            page.wait_for_function(
-                "() => document.querySelector('#chat').innerText.includes('HENRY')"
-            )
-            page.get_by_role("tab", name="Corpus").click()
-            assert page.query_selector("#upload") is None  # read-only: no upload box
-            assert "Lecture seule" in page.inner_text("#read-only")
-            browser.close()
+        log_in("wrong")
+        page.wait_for_timeout(1500)
+        assert page.query_selector("#question") is None
+        log_in("s3cret")
+        page.wait_for_selector("#question textarea")
+        page.fill("#question textarea", "Qui préside le pôle SCS ?")
+        page.click("#send")
+        page.wait_for_function("() => document.querySelector('#chat').innerText.includes('HENRY')")
+        page.get_by_role("tab", name="Corpus").click()
+        assert page.query_selector("#upload") is None  # read-only: no upload box
+        assert "Lecture seule" in page.inner_text("#read-only")
+        browser.close()
     finally:
         demo.close()
 
 
 def test_an_oversized_upload_is_held_back_in_french(
-    shared_hashing_index: Path, tmp_path: Path
+    shared_hashing_index: Path, tmp_path: Path, pw
 ) -> None:
     """The page checks type and size before sending: one French line under the box, no
     English toast, and the box still takes the next file."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     import shutil
-
-    from playwright.sync_api import sync_playwright
 
     from sourcier.ui import MAX_UPLOAD_MB, build_app
 
@@ -290,28 +291,27 @@ def test_an_oversized_upload_is_held_back_in_french(
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_context(locale="fr-FR").new_page()
-            page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#question textarea")
-            page.get_by_role("tab", name="Corpus").click()
-            page.set_input_files("#upload input[type=file]", str(big))
-            page.wait_for_function(
-                "() => document.querySelector('#upload-status').innerText.includes('limite')"
-            )
-            status = page.inner_text("#upload-status")
-            assert "rapport-complet.txt" in status and "au-delà de la limite de 20" in status
-            page.wait_for_timeout(1000)
-            assert not page.query_selector_all("[data-testid=toast-body]")  # no English toast
-            assert "Erreur" not in page.inner_text("#upload")  # the box is not stuck
-            page.set_input_files("#upload input[type=file]", str(FESTIVAL))
-            page.wait_for_function(
-                "() => document.querySelector('#upload-status').innerText.includes('indexé')"
-            )
-            assert (tmp_path / "uploads" / FESTIVAL.name).is_file()
-            assert not (tmp_path / "uploads" / big.name).exists()
-            browser.close()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#question textarea")
+        page.get_by_role("tab", name="Corpus").click()
+        page.set_input_files("#upload input[type=file]", str(big))
+        page.wait_for_function(
+            "() => document.querySelector('#upload-status').innerText.includes('limite')"
+        )
+        status = page.inner_text("#upload-status")
+        assert "rapport-complet.txt" in status and "au-delà de la limite de 20" in status
+        page.wait_for_timeout(1000)
+        assert not page.query_selector_all("[data-testid=toast-body]")  # no English toast
+        assert "Erreur" not in page.inner_text("#upload")  # the box is not stuck
+        page.set_input_files("#upload input[type=file]", str(FESTIVAL))
+        page.wait_for_function(
+            "() => document.querySelector('#upload-status').innerText.includes('indexé')"
+        )
+        assert (tmp_path / "uploads" / FESTIVAL.name).is_file()
+        assert not (tmp_path / "uploads" / big.name).exists()
+        browser.close()
     finally:
         demo.close()
