@@ -212,7 +212,7 @@ class DenseIndex:
             if self.kind == "flat" or len(allowed) <= EXACT_FILTER_BELOW:
                 return self._exact(q[0], k, allowed)
         if self.kind == "flat":
-            return self._faiss_search(q, k, allowed, None)
+            return self._flat_search(q, k)
         found = self._ann_search(q, k, allowed, params)
         if allowed is not None and len(found) < min(k, len(allowed)):
             return self._exact(q[0], k, allowed)
@@ -220,16 +220,8 @@ class DenseIndex:
 
     # ---- internals ----
 
-    def _faiss_search(
-        self, q: np.ndarray, n: int, allowed: np.ndarray | None, extra: Any
-    ) -> dict[int, float]:
-        import faiss
-
-        params = extra
-        if allowed is not None:
-            selector = faiss.IDSelectorBatch(allowed)
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        scores, ids = self._index.search(q, min(n, len(self)), params=params)
+    def _flat_search(self, q: np.ndarray, n: int) -> dict[int, float]:
+        scores, ids = self._index.search(q, min(n, len(self)))
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
     def _ann_search(
