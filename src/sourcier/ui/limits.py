@@ -59,42 +59,42 @@ class ClientLimiter:
                 self._buckets[client].running -= 1
 
     def _take(self, client: str) -> None:
-        if self.per_minute <= 0:
-            with self._lock:
-                bucket = self._buckets.setdefault(client, _Bucket(0.0, self.clock()))
-                bucket.running += 1
-            return
         with self._lock:
             now = self.clock()
             if client not in self._buckets:
                 self._forget_idle(now)
                 self._buckets[client] = _Bucket(float(self.burst), now)
             bucket = self._buckets[client]
-            rate = self.per_minute / 60.0
-            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * rate)
-            bucket.stamp = now
-            if bucket.running >= self.in_flight:
-                raise InputError(
-                    f"{bucket.running} of your questions are still being answered; wait for "
-                    "them before asking another",
-                    code="client_busy",
-                    running=bucket.running,
-                )
-            if bucket.tokens < 1.0:
-                wait = max(1, round((1.0 - bucket.tokens) / rate))
-                raise InputError(
-                    f"too many questions at once: wait {wait} s before asking another",
-                    code="client_rate",
-                    seconds=wait,
-                )
-            bucket.tokens -= 1.0
+            if self.per_minute > 0:
+                self._spend(bucket, now)
             bucket.running += 1
+
+    def _spend(self, bucket: _Bucket, now: float) -> None:
+        """Refill ``bucket`` for the time passed, then take one question from it."""
+        rate = self.per_minute / 60.0
+        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * rate)
+        bucket.stamp = now
+        if bucket.running >= self.in_flight:
+            raise InputError(
+                f"{bucket.running} of your questions are still being answered; wait for "
+                "them before asking another",
+                code="client_busy",
+                running=bucket.running,
+            )
+        if bucket.tokens < 1.0:
+            wait = max(1, round((1.0 - bucket.tokens) / rate))
+            raise InputError(
+                f"too many questions at once: wait {wait} s before asking another",
+                code="client_rate",
+                seconds=wait,
+            )
+        bucket.tokens -= 1.0
 
     def _forget_idle(self, now: float) -> None:
         """Drop buckets that are full again and idle, so memory stays bounded."""
         if len(self._buckets) < 1024:
             return
-        full = self.burst / (self.per_minute / 60.0)
+        full = self.burst / (self.per_minute / 60.0) if self.per_minute > 0 else 0.0
         for key in [k for k, b in self._buckets.items() if not b.running and now - b.stamp > full]:
             del self._buckets[key]
 
