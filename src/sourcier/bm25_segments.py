@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorruptError, InputError
-from .lexical import _atomic_write, _sha256, analyze
+from .lexical import _atomic_write, _sha256, analyze, pointer_problem
 
 __all__ = ["BM25Segment", "GlobalStats", "SegmentedBM25"]
 
@@ -342,14 +342,9 @@ class BM25Segment:
             problems.append(f"{n_docs} ids and {len(self.lengths)} lengths for {documents}")
         if len(self.vocab) != n_terms:
             problems.append("repeated terms in the vocabulary")
-        if self.indptr.shape != (n_terms + 1,):
-            problems.append("the term pointers do not match the vocabulary")
-        elif (
-            self.indptr[0] != 0
-            or self.indptr[-1] != len(self.positions)
-            or np.any(np.diff(self.indptr) < 0)
-        ):
-            problems.append("the term pointers are out of order")
+        pointers = pointer_problem(self.indptr, n_terms, len(self.positions), "term")
+        if pointers:
+            problems.append(pointers)
         if self.tfs.dtype.kind not in "ui":
             problems.append(f"term frequencies of type {self.tfs.dtype}")
         elif len(self.tfs) != len(self.positions):

@@ -475,14 +475,9 @@ class BM25Index:
             problems.append(f"{len(self._ids)} ids for {documents} documents")
         if len(self._vocab) != n_terms:
             problems.append("repeated terms in the vocabulary")
-        if self._indptr.shape != (n_terms + 1,):
-            problems.append("the column pointers do not match the vocabulary")
-        elif (
-            self._indptr[0] != 0
-            or self._indptr[-1] != len(self._data)
-            or np.any(np.diff(self._indptr) < 0)
-        ):
-            problems.append("the column pointers are out of order")
+        pointers = pointer_problem(self._indptr, n_terms, len(self._data), "column")
+        if pointers:
+            problems.append(pointers)
         if len(self._indices) != len(self._data):
             problems.append("weights and positions differ in number")
         elif len(self._indices) and (
@@ -493,6 +488,18 @@ class BM25Index:
             problems.append("repeated ids")
         if problems:
             raise IndexCorruptError(f"the BM25 index in {folder} is damaged: {'; '.join(problems)}")
+
+
+def pointer_problem(indptr: np.ndarray, n_terms: int, n_values: int, what: str) -> str | None:
+    """What is wrong with the per-term pointers of a sparse layout, or None.
+
+    ``indptr`` must hold ``n_terms + 1`` non-decreasing offsets from 0 to ``n_values``.
+    """
+    if indptr.shape != (n_terms + 1,):
+        return f"the {what} pointers do not match the vocabulary"
+    if indptr[0] != 0 or indptr[-1] != n_values or np.any(np.diff(indptr) < 0):
+        return f"the {what} pointers are out of order"
+    return None
 
 
 def _sha256(path: Path) -> str:
