@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sourcier import HASHING_MODEL, Settings, build_index, load_index
+from sourcier import HASHING_MODEL, Settings, build_index, load_index, store
+from sourcier.index import lexical_text
+from sourcier.lexical import BM25Index
 from sourcier.paths import bundled_corpus_dir
 from sourcier.ui.client import quiet_environment
 
@@ -47,3 +55,84 @@ def real_index(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("real") / "index"
     build_index(index=path, show_progress=False)
     return load_index(path)
+
+
+WARM_UP = (
+    "import faiss, numpy, sourcier.index, sourcier.merge, sourcier.lexical\n"
+    "sourcier.lexical.analyze('pôle')\n"
+    "print('ready', flush=True)\n"
+)
+"""Put at the top of a script given to :func:`start_work`: imports what the work needs."""
+
+
+CRASH_AT = (
+    "import os\n"
+    "from sourcier import store, segment\n"
+    "def die(*args, **kwargs):\n"
+    "    os._exit(137)\n"
+    "if point == 'before-rename':  # the first rename: the new segment's\n"
+    "    os.rename = die\n"
+    "elif point == 'before-current':\n"
+    "    store._write_atomic = die\n"
+    "elif point == 'before-prune':\n"
+    "    store._prune_generations = die\n"
+    "elif point == 'during-cache':\n"
+    "    store.EmbeddingCache.put_many = die\n"
+)
+"""Script lines that make a writer die at the step named by ``point`` (a variable)."""
+
+
+def start_work(args: list[str]) -> subprocess.Popen:
+    """Start a Python script (which begins with :data:`WARM_UP`) and return once its
+    imports are done, so that what follows times or interrupts the work itself."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line.strip() == "ready", (proc.stderr.read() if proc.stderr else "")[-500:]
+    return proc
+
+
+def time_work(args: list[str]) -> float:
+    """Seconds the work of a script takes, imports excluded."""
+    proc = start_work(args)
+    start = time.perf_counter()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-500:]
+    return time.perf_counter() - start
+
+
+def kill_during(args: list[str], delay: float) -> None:
+    """Run a script and SIGKILL it ``delay`` seconds into its work."""
+    proc = start_work(args)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+
+
+@pytest.fixture
+def as_format_3():
+    """Rewrites a one-segment index as the format-3 generation older sourciers wrote."""
+    return _as_format_3
+
+
+def _as_format_3(index: Path) -> None:
+    """Rewrite a one-segment index as the format-3 generation sourcier wrote before."""
+    (segment,) = store.live_segments(index)
+    gen = store.current_generation(index)
+    assert gen is not None
+    manifest = json.loads((gen / store.MANIFEST).read_text())
+    shutil.copy(segment / "docs.sqlite", gen / store.DOCS_DB)
+    shutil.copytree(segment / "dense", gen / store.DENSE)
+    codes = np.load(segment / "sentences.npy")
+    scales = np.load(segment / "sentence_scales.npy")
+    np.save(gen / store.SENTENCES, (codes * scales[:, None]).astype(np.float16))
+    idx = load_index(index)
+    titles = {d: idx.document(d).title for d in idx.snapshot.documents}
+    texts = [lexical_text(c, titles[c.doc_id]) for c in idx.snapshot.chunks]
+    ids = [store.faiss_id_for(c.chunk_id) for c in idx.snapshot.chunks]
+    BM25Index.build(texts, ids).save(gen / store.BM25_DIR)
+    for key in ("segments",):
+        manifest.pop(key)
+    (gen / store.MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
+    shutil.rmtree(segment)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import CRASH_AT, WARM_UP, kill_during, time_work
 from sourcier import (
     HASHING_MODEL,
     IndexCorruptError,
@@ -152,19 +152,18 @@ def test_missing_folder_and_empty_corpus_are_clear_errors(tmp_path: Path) -> Non
 
 
 def test_damaged_generation_is_reported_not_crashed(hashing_index: Path) -> None:
-    gen = store.current_generation(hashing_index)
-    (gen / store.DENSE / "vectors.npy").write_bytes(b"not vectors")
+    (segment,) = store.live_segments(hashing_index)
+    (segment / "dense" / "vectors.npy").write_bytes(b"not vectors")
     with pytest.raises(IndexCorruptError):
         load_index(hashing_index)
 
 
 def test_no_pickle_anywhere_in_the_index(hashing_index: Path) -> None:
-    gen = store.current_generation(hashing_index)
-    suffixes = {p.suffix for p in gen.rglob("*") if p.is_file()}
+    suffixes = {p.suffix for p in hashing_index.rglob("*") if p.is_file()}
     assert not suffixes & {".pkl", ".pickle"}
 
 
-_BUILDER = textwrap.dedent(
+_BUILDER = WARM_UP + textwrap.dedent(
     """
     import sys
     from sourcier import HASHING_MODEL, Settings, build_index
@@ -206,24 +205,16 @@ def _prepare(tmp_path: Path, n_new: int) -> tuple[Path, Path, tuple[int, int]]:
     return corpus, index, (len(before.documents()), len(before))
 
 
-_CRASHER = textwrap.dedent(
-    """
-    import os, sys
-    from sourcier import HASHING_MODEL, Settings, build_index, store
-    point = sys.argv[3]
-    def die(*args, **kwargs):
-        os._exit(137)
-    if point == "before-rename":
-        store.os.rename = die
-    elif point == "before-current":
-        store._write_atomic = die
-    elif point == "before-prune":
-        store._prune_generations = die
-    elif point == "during-cache":
-        store.EmbeddingCache.put_many = die
+_CRASHER = (
+    "import sys\npoint = sys.argv[3]\n"
+    + CRASH_AT
+    + textwrap.dedent(
+        """
+    from sourcier import HASHING_MODEL, Settings, build_index
     build_index(sys.argv[1], index=sys.argv[2], settings=Settings(model=HASHING_MODEL),
                 show_progress=False)
     """
+    )
 )
 
 
@@ -246,29 +237,28 @@ def test_a_build_dying_at_any_step_leaves_a_loadable_index(tmp_path: Path, point
     assert not [p for p in index.iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.slow
 def test_killing_a_real_build_at_random_moments(tmp_path: Path) -> None:
+    """12 SIGKILLs at random moments of a real build (seeded, so a failure replays)."""
     corpus, index, old = _prepare(tmp_path, 150)
-    start = time.perf_counter()  # time one whole build, in a throwaway copy of the index
-    shadow = tmp_path / "shadow"
-    subprocess.run(
-        [sys.executable, "-c", _BUILDER, str(corpus), str(shadow)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    duration = time.perf_counter() - start
-    for fraction in (0.3, 0.6, 0.85, 0.95, 0.99):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BUILDER, str(corpus), str(index)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(duration * fraction)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
+    # time one whole build (imports excluded), in a throwaway copy of the index
+    duration = time_work([_BUILDER, str(corpus), str(tmp_path / "shadow")])
+    rng = random.Random(20261202)
+    for fraction in sorted(rng.uniform(0.0, 1.0) for _ in range(12)):
+        kill_during([_BUILDER, str(corpus), str(index)], duration * fraction)
         _assert_old_or_new(index, old, 150)
     build_index(corpus, index=index, show_progress=False)
     assert len(load_index(index).documents()) == 150
+    assert len(store.live_segments(index)) == 1  # the old segment was wholly deleted
+    listed = {p.name for g in index.glob("gen-*") for p in _listed_segments(g)}
+    assert {p.name for p in (index / "segments").iterdir()} == listed
+
+
+def _listed_segments(gen: Path) -> list[Path]:
+    import json
+
+    manifest = json.loads((gen / store.MANIFEST).read_text())
+    return [gen.parent / "segments" / e["name"] for e in manifest["segments"]]
 
 
 def test_concurrent_writers_are_serialised(tmp_path: Path, corpus_dir: Path) -> None:
@@ -362,22 +352,16 @@ def test_readme_and_hidden_files_of_a_folder_are_reported(tmp_path: Path, corpus
     assert _names(named.indexed) == {"README.md"}
 
 
-_REMOVER = textwrap.dedent(
-    """
-    import os, sys
-    from sourcier import load_index, store
-    point = sys.argv[2]
-    def die(*args, **kwargs):
-        os._exit(137)
-    if point == "before-rename":
-        store.os.rename = die
-    elif point == "before-current":
-        store._write_atomic = die
-    elif point == "before-prune":
-        store._prune_generations = die
+_REMOVER = (
+    "import sys\npoint = sys.argv[2]\n"
+    + CRASH_AT
+    + textwrap.dedent(
+        """
+    from sourcier import load_index
     idx = load_index(sys.argv[1])
     idx.remove(next(d.doc_id for d in idx.documents() if d.source.endswith(sys.argv[3])))
     """
+    )
 )
 
 
@@ -438,7 +422,7 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
     gen = store.current_generation(index)
     assert gen is not None
     if damage == "dense":
-        (gen / store.DENSE / "ids.npy").write_bytes(b"not an array")
+        (store.live_segments(index)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
     elif damage == "manifest":
         (gen / store.MANIFEST).write_text("{not json")
     else:
@@ -455,8 +439,8 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
 def test_vectors_are_kept_once_and_reused_from_the_live_generation(
     hashing_index: Path, corpus_dir: Path
 ) -> None:
-    """The cache holds only an interrupted build's work: a published generation holds
-    every vector, and the next build reads unchanged chunks' vectors from it."""
+    """The cache holds only an interrupted build's work: a published segment holds
+    every vector, and the next build writes only the new file's segment."""
     before = load_index(hashing_index)
     cache = store.EmbeddingCache(hashing_index / store.CACHE, HASHING_MODEL, before.embedder.dim)
     try:
@@ -465,7 +449,7 @@ def test_vectors_are_kept_once_and_reused_from_the_live_generation(
     finally:
         cache.close()
     assert count == 0
-    assert before.snapshot.sentence_vectors.dtype == np.float16  # half the bytes of float32
+    assert before.snapshot.sentence_vectors.encodings == {"int8"}  # a quarter of float32
     (corpus_dir / "nouveau.md").write_text("# Note\n\nLe port de Toulon innove aussi.\n")
     report = build_index(corpus_dir, index=hashing_index, show_progress=False)
     after = load_index(hashing_index)

@@ -127,7 +127,7 @@ def test_index_errors_in_french(tmp_path: Path, shared_hashing_index: Path) -> N
     shutil.copytree(shared_hashing_index, copy)
     gen = store.current_generation(copy)
     assert gen is not None
-    (gen / store.DENSE / "ids.npy").write_bytes(b"not an array")
+    (store.live_segments(copy)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
     damaged = _raised(load_index, copy)
     assert isinstance(damaged, IndexCorruptError) and damaged.code == "index_corrupt"
     assert "\n" not in str(damaged)

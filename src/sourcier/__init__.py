@@ -31,7 +31,15 @@ from .settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 from .types import Answer, BuildReport, Chunk, Citation, Document, Hit, Skipped
 
 if TYPE_CHECKING:
-    from .api import ask, ask_stream, build_index, build_index_from_records, load_index, search
+    from .api import (
+        ask,
+        ask_stream,
+        build_index,
+        build_index_from_records,
+        load_index,
+        optimize,
+        search,
+    )
     from .index import DocumentInfo, Index
     from .retrieve import Filters
 
@@ -44,6 +52,7 @@ _LAZY = {
     "build_index": ".api",
     "build_index_from_records": ".api",
     "load_index": ".api",
+    "optimize": ".api",
     "search": ".api",
     "DocumentInfo": ".index",
     "Index": ".index",
@@ -91,5 +100,6 @@ __all__ = [
     "build_index",
     "build_index_from_records",
     "load_index",
+    "optimize",
     "search",
 ]

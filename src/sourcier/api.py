@@ -15,7 +15,8 @@ from . import refusal, store, verify
 from .answer import Answerer, Draft
 from .errors import InputError
 from .extractive import ExtractiveAnswerer
-from .index import Index, ProgressCallback, update_index
+from .index import Index, ProgressCallback, optimize_index, update_index
+from .merge import MergeReport
 from .paths import bundled_corpus_files
 from .question import Question, check_text, parse_question
 from .retrieve import Filters, SecondStage, retrieve
@@ -88,6 +89,21 @@ def build_index(
         progress=progress,
         show_progress=show_progress,
     )
+
+
+def optimize(*, index: str | Path | None = None) -> MergeReport:
+    """Merge every segment of the index into one, dropping deleted chunks.
+
+    Builds merge segments on their own as they go (a size-tiered policy, see
+    :mod:`sourcier.merge`); this is for a compact index before it is copied or served,
+    and gives the fastest searches.
+
+    Raises:
+        IndexNotFoundError: nothing is indexed there.
+        IndexCorruptError: the index is damaged.
+    """
+    target = Path(index) if index is not None else locations.default_index_dir()
+    return optimize_index(target)
 
 
 def build_index_from_records(

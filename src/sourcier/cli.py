@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -120,7 +121,8 @@ def _print_report(report: Any, *, err: bool = False) -> None:
             fg="yellow",
             err=err,
         )
-    echo(f"Index: {report.index_path}")
+    segments = f" ({report.segments} segments)" if report.segments > 1 else ""
+    echo(f"Index: {report.index_path}{segments}")
 
 
 @main.command("index")
@@ -143,12 +145,19 @@ def _print_report(report: Any, *, err: bool = False) -> None:
     "'local' (a private one on this machine) or the head's address. Needs sourcier[ray]; "
     "see docs/ray.md.",
 )
+@click.option(
+    "--optimize",
+    is_flag=True,
+    help="Merge the index's segments into one, without deleted chunks (after building "
+    "PATHS, if any are given). Builds merge segments on their own as they go.",
+)
 def index_cmd(
     paths: tuple[Path, ...],
     index_path: Path | None,
     model: str | None,
     as_json: bool,
     ray_address: str | None,
+    optimize: bool,
 ) -> None:
     """Build or update the index from PATHS (default: the bundled corpus).
 
@@ -163,6 +172,9 @@ def index_cmd(
     from .settings import Settings
 
     settings = Settings(model=model) if model else None
+    if optimize and not paths and ray_address is None:
+        _optimize(_index_dir(index_path), as_json)
+        return
     if ray_address is not None:
         from .distributed import RayOptions, build_index_on_ray
 
@@ -174,10 +186,28 @@ def index_cmd(
         )
     else:
         report = build_index(list(paths) or None, index=_index_dir(index_path), settings=settings)
+    if optimize:
+        from .api import optimize as merge_all
+
+        merged = merge_all(index=_index_dir(index_path))
+        report = dataclasses.replace(report, segments=merged.segments_after)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_report(report)
+
+
+def _optimize(index: Path, as_json: bool) -> None:
+    from .api import optimize as merge_all
+
+    report = merge_all(index=index)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
+        return
+    click.echo(
+        f"Optimized {index}: {report.segments_before} segment(s) -> {report.segments_after}, "
+        f"{report.chunks_written} chunks rewritten in {report.seconds:.1f} s"
+    )
 
 
 def _filters(

@@ -291,3 +291,97 @@ def _ann(vectors: np.ndarray, ids: np.ndarray, nlist: int) -> Any:
         hi = lo + 65536
         index.add_with_ids(np.ascontiguousarray(vectors[lo:hi], dtype=np.float32), ids[lo:hi])
     return index
+
+
+class DenseSegments:
+    """The dense indexes of several segments, each with its deleted ids, as one index.
+
+    A search asks every segment for its best hits among its live ids and keeps the
+    overall best; an id is live in one segment at most. One segment without deletions
+    answers exactly as its :class:`DenseIndex` does.
+    """
+
+    def __init__(self, parts: list[tuple[DenseIndex, np.ndarray]]) -> None:
+        """Args:
+        parts: per segment, its index and the sorted int64 ids deleted from it.
+        """
+        self._parts = [(index, np.asarray(dead, dtype=np.int64)) for index, dead in parts]
+        self._live = sum(len(index) - len(dead) for index, dead in self._parts)
+
+    def __len__(self) -> int:
+        return self._live
+
+    @property
+    def dim(self) -> int:
+        return next((index.dim for index, _ in self._parts if len(index)), 0)
+
+    @property
+    def kinds(self) -> list[str]:
+        """Each segment's structure (``flat``, ``ivf-hnsw-sq8``)."""
+        return [index.kind for index, _ in self._parts]
+
+    def vector(self, chunk_id: int) -> np.ndarray:
+        """The stored vector of one live id, as float32.
+
+        Raises:
+            KeyError: no live chunk has this id.
+        """
+        for index, dead in self._parts:
+            if _member(dead, np.array([chunk_id]))[0]:
+                continue
+            try:
+                return index.vector(chunk_id)
+            except KeyError:
+                continue
+        raise KeyError(chunk_id)
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        params: DenseSearch | None = None,
+    ) -> dict[int, float]:
+        """The ``k`` best live ids for ``query``, as :meth:`DenseIndex.search` gives them."""
+        if k <= 0:
+            return {}
+        if len(self._parts) == 1 and not len(self._parts[0][1]):
+            return self._parts[0][0].search(query, k, allowed=allowed, params=params)
+        wanted = None if allowed is None else np.unique(np.asarray(allowed, dtype=np.int64))
+        found: dict[int, float] = {}
+        for index, dead in self._parts:
+            if wanted is not None:
+                here = wanted[_member(index.ids, wanted)]
+                here = here[~_member(dead, here)]
+                if len(here):
+                    found.update(index.search(query, k, allowed=here, params=params))
+                continue
+            if not len(dead):
+                found.update(index.search(query, k, params=params))
+                continue
+            live = len(index) - len(dead)
+            hits = {}
+            if len(dead) <= _OVERFETCH_DEAD:  # ask for more, drop the deleted ones
+                hits = index.search(query, k + len(dead), params=params)
+                dead_hit = _member(dead, np.fromiter(hits, dtype=np.int64, count=len(hits)))
+                hits = {i: s for (i, s), d in zip(hits.items(), dead_hit, strict=True) if not d}
+            if len(hits) < min(k, live):
+                ids = index.ids[~_member(dead, index.ids)]
+                hits = index.search(query, k, allowed=ids, params=params)
+            found.update(hits)
+        best = sorted(found.items(), key=lambda kv: -kv[1])[:k]
+        return dict(best)
+
+
+_OVERFETCH_DEAD = 1000
+"""Deleted ids of a segment up to which a search over-fetches instead of filtering."""
+
+
+def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in the sorted array ``sorted_ids``."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.searchsorted(sorted_ids, ids)
+    at[at >= len(sorted_ids)] = 0
+    return sorted_ids[at] == ids

@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 
 from . import store
+from .bm25_segments import BM25Segment
 from .chunking import chunk_document, sentence_spans
 from .embedders import Embedder, make_embedder
 from .errors import IndexCorruptError, IndexMismatchError, InputError, LoadError, SourcierError
 from .loaders import discover, load_document
+from .merge import MergePolicy, MergeReport, run_merges
 from .multivector import embed_with_sentences
+from .segment import SegmentData, catalogue, quantize, write_segment
 from .settings import Settings
 from .types import BuildReport, Chunk, Document, Skipped
 
@@ -217,7 +220,9 @@ class Index:
 
     def reload(self) -> None:
         """Switch to the live generation on disk (after a write by anyone)."""
-        snapshot = store.read_snapshot(store.require_index(self.path))
+        snapshot = store.read_snapshot(
+            store.require_index(self.path), loaded=self._snapshot.segments
+        )
         _settings_for(snapshot.manifest, self.settings, self.path)
         self._snapshot = snapshot
 
@@ -267,6 +272,7 @@ def update_index(
     progress: ProgressCallback | None = None,
     show_progress: bool | None = None,
     embedder: Embedder | None = None,
+    merge: MergePolicy | None = MergePolicy(),  # noqa: B008 (frozen, so shared safely)
 ) -> BuildReport:
     """Create or update the index at ``path``; the single write path of sourcier.
 
@@ -296,6 +302,8 @@ def update_index(
         progress: callback ``(stage, done, total)``.
         show_progress: tqdm bars on stderr (``None``: only when stderr is a terminal).
         embedder: an already loaded embedder to reuse.
+        merge: when to merge segments after the build (``None``: never; see
+            :mod:`sourcier.merge`).
 
     Returns:
         What changed.
@@ -303,8 +311,9 @@ def update_index(
     t0 = time.perf_counter()
     path = Path(path)
     with store.writer_lock(path):
+        store.remove_stale_temporaries(path)
         full_build = prune and bool(paths or documents) and not remove_ids
-        old, recorded = _live_snapshot(path, rebuild=full_build)
+        old, recorded = _live_state(path, rebuild=full_build)
         if old is not None:
             settings = _settings_for(old.manifest, settings, path)
         elif settings is None:
@@ -342,29 +351,29 @@ def update_index(
         old_docs = dict(old.documents) if old else {}
         roots = [Path(os.path.abspath(p)) for p in paths]
         record_sync = bool(documents) and prune
-        keep: dict[str, Document] = {}
-        for doc_id, doc in old_docs.items():
+        keep: set[str] = set()
+        for doc_id, live_doc in old_docs.items():
             if doc_id in remove_ids:
-                excluded.add(doc.source)
+                excluded.add(live_doc.source)
                 continue
-            if doc.source in by_source:
+            if live_doc.source in by_source:
                 continue
-            if prune and roots and _within(doc.source, roots):
+            if prune and roots and _within(live_doc.source, roots):
                 continue
-            if record_sync and doc.source.startswith("record:"):
+            if record_sync and live_doc.source.startswith("record:"):
                 continue
-            keep[doc_id] = doc
-        new_docs = {**keep, **fresh}
+            keep.add(doc_id)
+        new_ids_set = keep | set(fresh)
         old_sources = {d.source for d in old_docs.values()}
         new_files = [d for d in fresh.values() if d.doc_id not in old_docs]
         indexed = tuple(d.source for d in new_files if d.source not in old_sources)
         edited = tuple(d.source for d in new_files if d.source in old_sources)
         unchanged = tuple(d.source for d in fresh.values() if d.doc_id in old_docs)
         removed = tuple(
-            d.source for i, d in old_docs.items() if i not in new_docs and d.source not in edited
+            d.source for i, d in old_docs.items() if i not in new_ids_set and d.source not in edited
         )
 
-        if old is None and not new_docs:
+        if old is None and not new_ids_set:
             sources = ", ".join(str(p) for p in paths) or "the given records"
             raise InputError(
                 f"no document could be indexed from {sources}{skip_summary(skipped)}",
@@ -372,10 +381,11 @@ def update_index(
                 sources=sources,
                 skipped=len(skipped),
             )
+        moved = {i for i, d in fresh.items() if i in old_docs and old_docs[i].source != d.source}
         if (
             old is not None
-            and set(new_docs) == set(old_docs)
-            and all(new_docs[i].source == old_docs[i].source for i in new_docs)
+            and new_ids_set == set(old_docs)
+            and not moved
             and excluded == old_excluded
         ):
             log.info("nothing changed in %s", path)
@@ -384,19 +394,29 @@ def update_index(
                 unchanged=unchanged,
                 skipped=tuple(skipped),
                 kept_out=tuple(kept_out),
-                chunks_unchanged=len(old.chunks),
+                chunks_unchanged=old.chunk_count,
                 seconds=time.perf_counter() - t0,
+                segments=len(old.manifest.get("segments", ())),
             )
 
-        # 3. chunk (reusing the chunks of unchanged documents)
+        # 3. what to write: new, edited and moved documents go into one new segment;
+        #    the live copies of removed, edited and moved ones get tombstones. An index
+        #    of an older format is rewritten whole, as one segment.
+        legacy = old.legacy if old else None
+        if legacy is not None:
+            to_write = {**{i: legacy.documents[i] for i in keep}, **fresh}
+            tombstoned: set[str] = set()
+        else:
+            to_write = {i: d for i, d in fresh.items() if i not in old_docs or i in moved}
+            tombstoned = {i for i in old_docs if i not in new_ids_set or i in moved}
         if embedder is None:
             embedder = make_embedder(settings, cache_dir=cache_dir)
         old_chunks: dict[str, list[Chunk]] = {}
-        for c in old.chunks if old else ():
+        for c in legacy.chunks if legacy else ():
             old_chunks.setdefault(c.doc_id, []).append(c)
         chunks: list[Chunk] = []
         titles: list[str] = []
-        for doc in sorted(new_docs.values(), key=lambda d: d.source):
+        for doc in sorted(to_write.values(), key=lambda d: d.source):
             doc_chunks = old_chunks.get(doc.doc_id) or chunk_document(
                 doc,
                 chunk_tokens=settings.chunk_tokens,
@@ -405,25 +425,48 @@ def update_index(
             )
             chunks.extend(doc_chunks)
             titles.extend([doc.title] * len(doc_chunks))
-        old_ids = {c.chunk_id for c in old.chunks} if old else set()
-        new_ids = {c.chunk_id for c in chunks}
 
         # 4. embed what no cache knows (passages and their sentences, in one pass)
         texts = [
             passage_text(c, t, embed_title=settings.embed_title)
             for c, t in zip(chunks, titles, strict=True)
         ]
-        doc_spans = [sentence_spans(new_docs[c.doc_id].text, c.start, c.end) for c in chunks]
+        doc_spans = [sentence_spans(to_write[c.doc_id].text, c.start, c.end) for c in chunks]
         shifts = [len(t) - len(c.text) - c.start for c, t in zip(chunks, texts, strict=True)]
         passage_spans = [
             [(s + d, e + d) for s, e in spans] for spans, d in zip(doc_spans, shifts, strict=True)
         ]
-        reusable = _reusable_vectors(old, embedder, settings, chunks, doc_spans)
+        reusable = _reusable_vectors(legacy, embedder, settings, chunks, doc_spans)
         vectors, sentence_vectors, embedded = _vectors_for(
             path, embedder, texts, passage_spans, settings, progress, show_progress, reusable
         )
 
-        # 5. publish (the removed sources go in the manifest: in or out with the generation)
+        # 5. write the segment, then publish a manifest that lists it (the removed
+        #    sources go in the manifest too: in or out with the generation)
+        entries = _entries_after(old, tombstoned)
+        if chunks or to_write:
+            codes, scales = quantize(sentence_vectors.reshape(-1, embedder.dim))
+            ids = [store.faiss_id_for(c.chunk_id) for c in chunks]
+            lexical = [lexical_text(c, t) for c, t in zip(chunks, titles, strict=True)]
+            data = SegmentData(
+                documents=sorted(to_write.values(), key=lambda d: d.source),
+                chunks=chunks,
+                vectors=vectors,
+                sentence_spans=doc_spans,
+                sentence_codes=codes,
+                sentence_scales=scales,
+                bm25=BM25Segment.build(lexical, ids),
+            )
+            name = write_segment(path, data, dimension=embedder.dim)
+            entries.append(
+                {
+                    "name": name,
+                    "documents": len(to_write),
+                    "chunks": len(chunks),
+                    "deleted": [],
+                    "deleted_chunks": 0,
+                }
+            )
         manifest = {
             "model": embedder.model_id,
             "dimension": embedder.dim,
@@ -431,18 +474,23 @@ def update_index(
             "passage_prefix": embedder.passage_prefix,
             "settings": {**settings.index_fields(), "model": embedder.model_id},
             EXCLUDED: sorted(excluded),
+            "documents": sum(int(e["documents"]) - len(e["deleted"]) for e in entries),
+            "chunks": sum(int(e["chunks"]) - int(e["deleted_chunks"]) for e in entries),
+            "segments": entries,
         }
-        store.write_generation(
-            path,
-            documents=sorted(new_docs.values(), key=lambda d: d.source),
-            chunks=chunks,
-            vectors=vectors,
-            sentences=doc_spans,
-            sentence_vectors=sentence_vectors,
-            lexical_texts=[lexical_text(c, t) for c, t in zip(chunks, titles, strict=True)],
-            manifest=manifest,
-        )
+        store.publish(path, manifest)
         _empty_cache(path, embedder)
+        merges = run_merges(path, manifest, merge) if merge is not None else None
+        if legacy is not None:
+            old_ids = {c.chunk_id for c in legacy.chunks}
+            new_ids = {c.chunk_id for c in chunks}
+            added, dropped = len(new_ids - old_ids), len(old_ids - new_ids)
+            kept = len(new_ids & old_ids)
+        else:
+            moved_chunks = sum(old_docs[i].chunks for i in moved)
+            dropped = sum(old_docs[i].chunks for i in tombstoned) - moved_chunks
+            added = len(chunks) - moved_chunks
+            kept = (old.chunk_count if old else 0) - dropped
         return BuildReport(
             index_path=str(path),
             indexed=indexed,
@@ -451,29 +499,128 @@ def update_index(
             removed=removed,
             skipped=tuple(skipped),
             kept_out=tuple(kept_out),
-            chunks_added=len(new_ids - old_ids),
-            chunks_removed=len(old_ids - new_ids),
-            chunks_unchanged=len(new_ids & old_ids),
+            chunks_added=added,
+            chunks_removed=dropped,
+            chunks_unchanged=kept,
             embedded=embedded,
             seconds=time.perf_counter() - t0,
+            segments=len(manifest["segments"]) if merges is None else merges.segments_after,
+            merged=0 if merges is None else merges.merged,
         )
+
+
+def optimize_index(path: str | Path) -> MergeReport:
+    """Merge every segment of the index at ``path`` into one, without deleted chunks.
+
+    Raises:
+        IndexNotFoundError: nothing is indexed at ``path``.
+        IndexCorruptError: the index is damaged.
+    """
+    path = Path(path)
+    with store.writer_lock(path):
+        store.remove_stale_temporaries(path)
+        gen = store.require_index(path)
+        manifest = store.read_manifest(gen)
+        if manifest["format_version"] < store.FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index at {path} has an older format; any build rewrites it as one "
+                f"segment (`sourcier index FOLDER --index {path}`)",
+                code="index_old_format",
+                path=str(path),
+            )
+        return run_merges(path, manifest, None, optimize=True)
+
+
+@dataclass(frozen=True)
+class LiveDocument:
+    """What a writer knows of a live document without reading its text."""
+
+    source: str
+    segment: str | None  # None in an index of an older format
+    chunks: int
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a writer reads of the live index: its manifest and a catalogue of documents.
+
+    ``legacy`` is the whole snapshot of a format 2 or 3 index (which is rewritten).
+    """
+
+    manifest: dict[str, Any]
+    documents: dict[str, LiveDocument]
+    legacy: store.Snapshot | None
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(d.chunks for d in self.documents.values())
+
+
+def _entries_after(old: LiveState | None, tombstoned: set[str]) -> list[dict[str, Any]]:
+    """The live manifest's segments with new tombstones; fully deleted segments dropped."""
+    if old is None or old.legacy is not None:
+        return []
+    by_segment: dict[str, set[str]] = {}
+    for doc_id in tombstoned:
+        seg = old.documents[doc_id].segment
+        if seg is not None:
+            by_segment.setdefault(seg, set()).add(doc_id)
+    entries = []
+    for entry in old.manifest["segments"]:
+        new_dead = by_segment.get(entry["name"], set())
+        if not new_dead:
+            entries.append(entry)
+            continue
+        deleted = sorted(set(entry.get("deleted", ())) | new_dead)
+        if len(deleted) >= int(entry["documents"]):
+            continue  # nothing live left in it
+        dead_chunks = int(entry.get("deleted_chunks", 0)) + sum(
+            old.documents[d].chunks for d in new_dead
+        )
+        entries.append({**entry, "deleted": deleted, "deleted_chunks": dead_chunks})
+    return entries
 
 
 EXCLUDED = "excluded"
 """The manifest key listing the sources the user removed (kept out of later builds)."""
 
 
-def _live_snapshot(path: Path, *, rebuild: bool) -> tuple[store.Snapshot | None, dict[str, Any]]:
-    """The live generation (None for a new index) and its manifest as far as readable.
+def _live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[str, Any]]:
+    """The live index as a writer needs it (None for a new one) and its manifest as far as
+    readable.
 
-    With ``rebuild``, a damaged generation is logged and treated as absent (the build
-    replaces it); otherwise its IndexCorruptError is raised.
+    A writer reads only the segments' catalogues (no text, no vectors), so an update
+    costs what changed. A full build (``rebuild``) opens every segment instead, so that
+    a damaged one is found: it is logged and the index is built again; otherwise its
+    IndexCorruptError is raised.
     """
     try:
         if store.current_generation(path) is None:
             return None, {}
-        snapshot = store.read_snapshot(store.require_index(path))
-        return snapshot, snapshot.manifest
+        gen = store.require_index(path)
+        manifest = store.read_manifest(gen)
+        if manifest["format_version"] < store.FORMAT_VERSION:
+            snap = store.read_snapshot(gen)
+            counts: dict[str, int] = {}
+            for c in snap.chunks:
+                counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+            docs = {
+                i: LiveDocument(d.source, None, counts.get(i, 0)) for i, d in snap.documents.items()
+            }
+            return LiveState(manifest, docs, snap), manifest
+        if rebuild:
+            store.read_snapshot(gen)  # every part of every segment opens
+        docs = {}
+        for entry in manifest["segments"]:
+            dead = set(entry.get("deleted", ()))
+            try:
+                listed = catalogue(path, entry["name"])
+            except IndexCorruptError as err:
+                raise store.corrupt(path, f"{gen.name}: {err}") from err
+            for doc_id, source, n in listed:
+                if doc_id not in dead:
+                    docs[doc_id] = LiveDocument(source, entry["name"], n)
+        return LiveState(manifest, docs, None), manifest
     except IndexCorruptError as err:
         if not rebuild:
             raise
@@ -552,11 +699,7 @@ def _vectors_for(
         known = {keys[i]: v for i, v in reusable.items()}
         wanted = [k for k in keys if k not in known]
         known.update(  # a cached entry is only usable if it has one vector per sentence
-            {
-                k: v
-                for k, v in cache.get_many(wanted).items()
-                if len(v[1]) == len(spans[where[k]])
-            }
+            {k: v for k, v in cache.get_many(wanted).items() if len(v[1]) == len(spans[where[k]])}
         )
         todo_at: dict[str, int] = {}
         for i, k in enumerate(keys):

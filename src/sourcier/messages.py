@@ -91,6 +91,10 @@ FRENCH: dict[str, str] = {
         "L’index {path} a été construit avec d’autres réglages ({fields}) : "
         "reconstruisez-le pour les changer."
     ),
+    "index_old_format": (
+        "L’index {path} a un format plus ancien : une construction le réécrit en un seul "
+        "segment (sourcier index DOSSIER --index {path}), puis il peut être optimisé."
+    ),
     "document_not_found": (
         "Le document {doc_id} n’est pas dans l’index : actualisez la liste des documents."
     ),

@@ -1,23 +1,27 @@
-"""The index on disk: FAISS vectors, SQLite metadata, BM25, a manifest; atomic generations.
+"""The index on disk: a manifest of immutable segments, published atomically.
 
-Layout of an index folder::
+Layout of an index folder (format 4)::
 
     CURRENT             name of the live generation (replaced atomically)
     LOCK                held by a writer (fcntl) while it builds
-    embeddings.sqlite   cache of passage vectors keyed by model + embedded text
-    gen-000003/         one complete, immutable generation
-        manifest.json   format version, model, dimension, counts, settings
-        docs.sqlite     documents (cleaned text) and chunks (offsets, labels, FAISS ids)
-        dense/          the chunk vectors (:class:`~sourcier.dense.DenseIndex`: exact
-                        below a size, FAISS IVF-HNSW-SQ8 above it)
-        sentences.npy   one vector per sentence (float16: cosines move by < 1e-3)
-        bm25/           the lexical index (json + npy, no pickle)
+    embeddings.sqlite   vectors of a build not yet published (a journal)
+    gen-000007/
+        manifest.json   format version, model, settings, and the segments that make the
+                        index, each with the documents deleted from it (tombstones)
+    segments/
+        seg-000012/     one immutable segment (:mod:`sourcier.segment`): documents,
+                        chunks, sentences, dense vectors, BM25 postings
 
-Format 2 (``dense.faiss``, a flat ``IndexIDMap2``) is still read.
+A build writes only its new segment, then a new manifest that lists the old segments
+(with new tombstones for removed or edited documents) plus the new one, and switches
+``CURRENT`` to it. Merges (:mod:`sourcier.merge`) write one segment from several and
+publish a manifest without them. A reader loads the segments one manifest names, so it
+never sees a half-written index; a writer killed at any moment leaves the previous
+manifest and all its segments in place. Files no kept manifest names are removed by
+the next writer.
 
-A writer builds a new generation in a temporary folder, renames it into place and
-only then points ``CURRENT`` at it, so a reader never sees a half-written index and
-a build killed at any moment leaves the previous generation loadable.
+Formats 2 and 3 (one generation folder holding everything) are still read; the first
+write to such an index rewrites it as one segment.
 """
 
 from __future__ import annotations
@@ -38,55 +42,33 @@ from typing import Any
 
 import numpy as np
 
-from .dense import FLAT_BELOW, DenseIndex
+from .bm25_segments import SegmentedBM25
+from .dense import DenseIndex, DenseSegments
 from .errors import IndexCorruptError, IndexNotFoundError
 from .lexical import BM25Index
+from .segment import SEGMENTS, Segment, SentenceVectors, faiss_id_for, fsync_dir
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
+FORMAT_VERSION = 4
+READABLE_FORMATS = (2, 3, 4)
 CURRENT = "CURRENT"
 LOCK = "LOCK"
 CACHE = "embeddings.sqlite"
 MANIFEST = "manifest.json"
+# the parts of a format 2 or 3 generation, which held everything in its own folder
 DOCS_DB = "docs.sqlite"
 DENSE = "dense"
 DENSE_V2 = "dense.faiss"
 SENTENCES = "sentences.npy"
 BM25_DIR = "bm25"
 
-_SCHEMA = """
-CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
-    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL
-);
-CREATE TABLE chunks (
-    faiss_id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, label TEXT NOT NULL
-);
-CREATE INDEX chunks_doc ON chunks(doc_id);
-CREATE TABLE sentences (
-    row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL REFERENCES chunks(faiss_id),
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL
-);
-"""
+
+__all__ = ["faiss_id_for"]  # re-exported: callers know ids through the store
 
 
-def faiss_id_for(chunk_id: str) -> int:
-    """A stable, positive int64 FAISS id derived from the chunk id."""
-    return int(chunk_id[:15], 16)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_fsync_dir = fsync_dir
 
 
 def _write_atomic(path: Path, data: str) -> None:
@@ -227,22 +209,27 @@ class EmbeddingCache:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything one generation holds, in memory."""
+    """Everything one generation holds, in memory (sentence vectors stay on disk).
+
+    ``dense``, ``bm25`` and ``sentence_vectors`` answer across all segments and skip
+    deleted chunks; ``documents`` and ``chunks`` hold only live ones.
+    """
 
     manifest: dict[str, Any]
     documents: dict[str, Document]
     chunks: tuple[Chunk, ...]
     faiss_ids: np.ndarray  # int64, aligned with chunks
-    dense: DenseIndex
-    bm25: BM25Index
+    dense: DenseSegments
+    bm25: SegmentedBM25 | BM25Index
     positions: dict[int, int]  # FAISS id -> position in chunks
     by_chunk_id: dict[str, Chunk]
-    sentence_vectors: np.ndarray  # (n_sentences, dim) float16 (float32 in format 2)
+    sentence_vectors: SentenceVectors  # global row -> float32 vector
     sentences: dict[str, list[tuple[int, int, int]]]  # chunk_id -> [(start, end, row)]
+    segments: dict[str, Segment]  # the loaded segments by name (reused by a reload)
 
 
-def read_snapshot(gen: Path) -> Snapshot:
-    """Load one generation; raise IndexCorruptError if any part is missing or damaged."""
+def read_manifest(gen: Path) -> dict[str, Any]:
+    """The manifest of one generation, checked for a format this sourcier reads."""
     path = gen.parent
     try:
         manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
@@ -260,19 +247,110 @@ def read_snapshot(gen: Path) -> Snapshot:
             found=str(found),
             supported=FORMAT_VERSION,
         )
+    if manifest["format_version"] >= 4 and not _segments_listed(manifest):
+        raise corrupt(path, f"{gen.name}/{MANIFEST} lists no valid segments")
+    return manifest
+
+
+def _segments_listed(manifest: dict[str, Any]) -> bool:
+    entries = manifest.get("segments")
+    return isinstance(entries, list) and all(
+        isinstance(e, dict)
+        and isinstance(e.get("name"), str)
+        and e["name"].startswith("seg-")
+        and "/" not in e["name"]
+        and isinstance(e.get("deleted", []), list)
+        for e in entries
+    )
+
+
+def read_snapshot(gen: Path, *, loaded: dict[str, Segment] | None = None) -> Snapshot:
+    """Load one generation; raise IndexCorruptError if any part is missing or damaged.
+
+    Args:
+        gen: the generation folder.
+        loaded: segments already in memory (a previous snapshot's), reused by name:
+            segments never change, so a reload reads only the new ones.
+    """
+    path = gen.parent
+    manifest = read_manifest(gen)
+    if manifest["format_version"] < 4:
+        return _read_legacy(gen, manifest)
+    loaded = loaded or {}
+    segments: dict[str, Segment] = {}
+    deleted: list[set[str]] = []
+    try:
+        for entry in manifest["segments"]:
+            name = entry["name"]
+            segments[name] = loaded.get(name) or Segment(path, name)
+            deleted.append({str(d) for d in entry.get("deleted", [])})
+    except IndexCorruptError as err:
+        raise corrupt(path, f"{gen.name}: {err}") from err
+    return _assemble(manifest, list(segments.values()), deleted, segments)
+
+
+def _assemble(
+    manifest: dict[str, Any],
+    parts: list[Segment],
+    deleted: list[set[str]],
+    by_name: dict[str, Segment],
+) -> Snapshot:
+    documents: dict[str, Document] = {}
+    chunks: list[Chunk] = []
+    sentences: dict[str, list[tuple[int, int, int]]] = {}
+    dense_parts: list[tuple[DenseIndex, np.ndarray]] = []
+    bm25_dead: list[set[int]] = []
+    vector_parts: list[tuple[np.ndarray, np.ndarray | None]] = []
+    row_offset = 0
+    for segment, dead_docs in zip(parts, deleted, strict=True):
+        docs = segment.documents
+        documents.update({d: doc for d, doc in docs.items() if d not in dead_docs})
+        dead_ids: list[int] = []
+        by_fid: dict[int, str] = {}
+        for fid, chunk_id, doc_id, ordinal, start, end, label in segment.chunk_rows:
+            if doc_id in dead_docs:
+                dead_ids.append(int(fid))
+                continue
+            text = docs[doc_id].text
+            chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
+            by_fid[int(fid)] = chunk_id
+        for row, fid, start, end in segment.sentence_rows:
+            chunk_id = by_fid.get(int(fid))
+            if chunk_id is not None:
+                sentences.setdefault(chunk_id, []).append((start, end, row + row_offset))
+        row_offset += len(segment.codes)
+        dead = np.array(sorted(dead_ids), dtype=np.int64)
+        dense_parts.append((segment.dense, dead))
+        bm25_dead.append(set(dead_ids))
+        vector_parts.append((segment.codes, segment.scales))
+    faiss_ids = np.array([faiss_id_for(c.chunk_id) for c in chunks], dtype=np.int64)
+    positions = {int(f): i for i, f in enumerate(faiss_ids)}
+    if len(positions) != len(chunks):
+        raise IndexCorruptError("a chunk is live in two segments; rebuild the index")
+    dim = int(manifest.get("dimension", 0))
+    return Snapshot(
+        manifest=manifest,
+        documents=dict(sorted(documents.items(), key=lambda kv: kv[1].source)),
+        chunks=tuple(chunks),
+        faiss_ids=faiss_ids,
+        dense=DenseSegments(dense_parts),
+        bm25=SegmentedBM25([s.bm25 for s in parts], deleted=bm25_dead),
+        positions=positions,
+        by_chunk_id={c.chunk_id: c for c in chunks},
+        sentence_vectors=SentenceVectors(vector_parts, dim),
+        sentences=sentences,
+        segments=by_name,
+    )
+
+
+def _read_legacy(gen: Path, manifest: dict[str, Any]) -> Snapshot:
+    """A format 2 or 3 generation: one folder holding every part."""
+    path = gen.parent
     try:
         db = sqlite3.connect(f"file:{gen / DOCS_DB}?mode=ro", uri=True)
         try:
             docs = {
-                row[0]: Document(
-                    doc_id=row[0],
-                    source=row[1],
-                    title=row[2],
-                    text=row[3],
-                    date_raw=row[4],
-                    date_iso=row[5],
-                    language=row[6],
-                )
+                row[0]: Document(*row)
                 for row in db.execute(
                     "SELECT doc_id, source, title, text, date_raw, date_iso, language "
                     "FROM documents ORDER BY source"
@@ -292,7 +370,12 @@ def read_snapshot(gen: Path) -> Snapshot:
             text = docs[doc_id].text
             chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
         faiss_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        dense = _read_dense(gen, manifest)
+        if manifest.get("format_version") == 2:
+            import faiss
+
+            dense = DenseIndex.from_faiss(faiss.read_index(str(gen / DENSE_V2)))
+        else:
+            dense = DenseIndex.load(gen / DENSE)
         bm25 = BM25Index.load(gen / BM25_DIR)
         sentence_vectors = np.load(gen / SENTENCES, allow_pickle=False)
     except IndexCorruptError as err:
@@ -312,53 +395,41 @@ def read_snapshot(gen: Path) -> Snapshot:
             f"{len(bm25)} BM25 entries",
         )
     positions = {int(f): i for i, f in enumerate(faiss_ids)}
-    by_chunk_id = {c.chunk_id: c for c in chunks}
     sentences: dict[str, list[tuple[int, int, int]]] = {}
     for row, fid, start, end in sentence_rows:
         sentences.setdefault(chunks[positions[fid]].chunk_id, []).append((start, end, row))
+    dim = int(manifest.get("dimension", 0))
     return Snapshot(
-        manifest,
-        docs,
-        tuple(chunks),
-        faiss_ids,
-        dense,
-        bm25,
-        positions,
-        by_chunk_id,
-        sentence_vectors,
-        sentences,
+        manifest=manifest,
+        documents=docs,
+        chunks=tuple(chunks),
+        faiss_ids=faiss_ids,
+        dense=DenseSegments([(dense, np.zeros(0, dtype=np.int64))]),
+        bm25=bm25,
+        positions=positions,
+        by_chunk_id={c.chunk_id: c for c in chunks},
+        sentence_vectors=SentenceVectors([(sentence_vectors, None)], dim),
+        sentences=sentences,
+        segments={},
     )
 
 
-def _read_dense(gen: Path, manifest: dict[str, Any]) -> DenseIndex:
-    if manifest.get("format_version") == 2:
-        import faiss
-
-        return DenseIndex.from_faiss(faiss.read_index(str(gen / DENSE_V2)))
-    return DenseIndex.load(gen / DENSE)
+def live_segments(path: Path) -> list[Path]:
+    """The folders of the segments the live generation lists, oldest first."""
+    gen = require_index(path)
+    return [path / SEGMENTS / e["name"] for e in read_manifest(gen).get("segments", ())]
 
 
-def write_generation(
-    path: Path,
-    *,
-    documents: Sequence[Document],
-    chunks: Sequence[Chunk],
-    vectors: np.ndarray,
-    sentences: Sequence[Sequence[tuple[int, int]]],
-    sentence_vectors: np.ndarray,
-    lexical_texts: Sequence[str],
-    manifest: dict[str, Any],
-    flat_below: int = FLAT_BELOW,
-) -> Path:
-    """Write a new complete generation and make it the live one. Caller holds the lock.
+def publish(path: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``manifest`` as a new generation and make it the live one. Caller holds the lock.
 
-    ``flat_below``: chunk count from which the dense index is approximate (ANN).
+    The segments it lists must be written already. Generations other than the new and
+    the previous one are removed afterwards, with every segment neither of them lists.
 
     Returns:
         The folder of the new generation.
     """
     path.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
     try:
         previous = current_generation(path)
     except IndexCorruptError:  # a damaged CURRENT is being replaced by this build
@@ -373,70 +444,45 @@ def write_generation(
         shutil.rmtree(final)
     tmp = path / f"{final.name}.tmp-{os.getpid()}"
     tmp.mkdir()
-
-    ids = np.array([faiss_id_for(c.chunk_id) for c in chunks], dtype=np.int64)
-    if len(set(ids.tolist())) != len(ids):
-        raise IndexCorruptError("two chunks share one FAISS id; this should never happen")
-
-    db = sqlite3.connect(tmp / DOCS_DB)
-    try:
-        db.executescript(_SCHEMA)
-        db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (d.doc_id, d.source, d.title, d.text, d.date_raw, d.date_iso, d.language)
-                for d in documents
-            ],
-        )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (int(i), c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.label)
-                for i, c in zip(ids, chunks, strict=True)
-            ],
-        )
-        db.executemany(
-            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-            [
-                (row, int(fid), start, end)
-                for row, (fid, start, end) in enumerate(
-                    (fid, s, e) for fid, spans in zip(ids, sentences, strict=True) for s, e in spans
-                )
-            ],
-        )
-        db.commit()
-    finally:
-        db.close()
-
-    dim = int(manifest["dimension"])
-    (tmp / DENSE).mkdir()
-    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), dim)
-    DenseIndex.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
-    np.save(
-        tmp / SENTENCES,
-        np.ascontiguousarray(sentence_vectors, dtype=np.float16),
-        allow_pickle=False,
-    )
-    BM25Index.build(lexical_texts, ids.tolist()).save(tmp / BM25_DIR)
-
     full_manifest = {
         **manifest,
         "format_version": FORMAT_VERSION,
-        "documents": len(documents),
-        "chunks": len(chunks),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (tmp / MANIFEST).write_text(json.dumps(full_manifest, indent=2, ensure_ascii=False))
-    for f in tmp.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(full_manifest, indent=1, ensure_ascii=False))
+        fh.flush()
+        os.fsync(fh.fileno())
     os.rename(tmp, final)
     _fsync_dir(path)
     _write_atomic(path / CURRENT, final.name + "\n")
     _prune_generations(path, keep={final.name, previous.name if previous else ""})
-    log.info("wrote %s: %d documents, %d chunks", final, len(documents), len(chunks))
+    log.info(
+        "published %s: %d documents, %d chunks in %d segments",
+        final.name,
+        manifest.get("documents", 0),
+        manifest.get("chunks", 0),
+        len(manifest.get("segments", ())),
+    )
     return final
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove what a killed writer left behind (caller holds the lock): half-written
+    folders, and generations and segments that neither the live generation nor the one
+    before it lists (a writer killed before its cleanup)."""
+    if path.is_dir():
+        _remove_stale_temporaries(path)
+    if (path / SEGMENTS).is_dir():
+        _remove_stale_temporaries(path / SEGMENTS)
+    try:
+        live = current_generation(path)
+    except IndexCorruptError:
+        return  # the build that repairs it cleans up when it publishes
+    if live is None or not (live / MANIFEST).is_file():
+        return
+    older = [g for g in _complete_generations(path) if g.name < live.name]
+    _prune(path, keep={live.name, older[-1].name if older else ""})
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -450,9 +496,29 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 
 def _prune_generations(path: Path, *, keep: set[str]) -> None:
-    """Keep the live generation and the one before it (a reader may still use it)."""
+    """Keep the live generation and the one before it (a reader may still use it), and
+    the segments they list; remove every other generation and segment."""
+    _prune(path, keep=keep)
+
+
+def _prune(path: Path, *, keep: set[str]) -> None:
+    used: set[str] = set()
+    for name in keep:
+        if not name:
+            continue
+        try:
+            manifest = json.loads((path / name / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in manifest.get("segments", ()) if isinstance(manifest, dict) else ():
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                used.add(entry["name"])
     for entry in path.iterdir():
         if entry.name.startswith("gen-") and entry.name not in keep and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+    folder = path / SEGMENTS
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.name.startswith("seg-") and ".tmp-" not in entry.name and entry.name not in used:
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -501,11 +567,18 @@ def _complete_generations(path: Path) -> list[Path]:
 
 
 def disk_size(path: Path) -> int:
-    """Bytes used by the live generation plus the embedding cache."""
+    """Bytes used by the live generation, its segments and the embedding cache."""
     total = 0
     gen = current_generation(path)
     if gen is not None:
         total += sum(f.stat().st_size for f in gen.rglob("*") if f.is_file())
+        try:
+            names = [e["name"] for e in read_manifest(gen).get("segments", ())]
+        except IndexCorruptError:
+            names = []
+        for name in names:
+            folder = path / SEGMENTS / name
+            total += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     cache = path / CACHE
     if cache.exists():
         total += cache.stat().st_size

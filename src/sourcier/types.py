@@ -221,6 +221,8 @@ class BuildReport:
         chunks_added / chunks_removed / chunks_unchanged: passages.
         embedded: passages that had to be embedded (the rest came from the cache).
         seconds: time taken.
+        segments: segments the index has after the build.
+        merged: segments merged into others after the build (by the merge policy).
     """
 
     index_path: str
@@ -235,6 +237,8 @@ class BuildReport:
     chunks_unchanged: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    segments: int = 0
+    merged: int = 0
 
     @property
     def changed(self) -> bool:

@@ -1,0 +1,212 @@
+"""Merging segments: which ones (a size-tiered policy) and how (without re-embedding).
+
+The policy is Lucene's log merge policy, in live chunks:
+
+- a segment with fewer than ``floor`` live chunks is in tier 0; above, a segment of
+  ``n`` live chunks is in tier ``1 + floor(log_factor(n / floor))``;
+- when a tier holds ``factor`` segments, the oldest ``factor`` of them are merged into
+  one, which lands in a higher tier (and can complete it in turn);
+- a segment whose deleted share exceeds ``expunge`` is rewritten without its deleted
+  chunks, so tombstones never cost more than that share of a segment's space.
+
+So an index of ``N`` chunks has at most ``(factor - 1)`` segments per tier, about
+``(factor - 1) · log_factor(N / floor)`` in all, and each chunk is rewritten about
+``log_factor(N / floor)`` times over its life: updates stay O(change), amortised.
+``sourcier index --optimize`` merges every segment into one.
+
+A merge copies what its segments hold: vectors, int8 sentence vectors and BM25
+postings (:meth:`~sourcier.bm25_segments.BM25Segment.merge`); nothing is analysed or
+embedded again. It writes one new segment, then a manifest without the merged ones,
+exactly as a build does, so a merge killed at any moment leaves the index as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import store
+from .bm25_segments import BM25Segment
+from .dense import FLAT_BELOW
+from .segment import Segment, SegmentData, write_segment
+from .types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MergePolicy:
+    """When segments are merged (see the module's doc).
+
+    Attributes:
+        factor: segments of one tier that trigger a merge (>= 2).
+        floor: live chunks under which every segment is in the lowest tier.
+        expunge: deleted share above which a segment is rewritten alone.
+    """
+
+    factor: int = 10
+    floor: int = 1000
+    expunge: float = 0.3
+
+    def tier(self, live_chunks: int) -> int:
+        if live_chunks < self.floor:
+            return 0
+        return 1 + int(math.log(live_chunks / self.floor, self.factor) + 1e-9)
+
+
+def live_chunks(entry: dict[str, Any]) -> int:
+    return int(entry.get("chunks", 0)) - int(entry.get("deleted_chunks", 0))
+
+
+def plan(entries: Sequence[dict[str, Any]], policy: MergePolicy) -> list[list[str]]:
+    """The groups of segment names to merge now, each group in manifest order."""
+    tiers: dict[int, list[str]] = {}
+    for entry in entries:
+        tiers.setdefault(policy.tier(live_chunks(entry)), []).append(entry["name"])
+    groups: list[list[str]] = []
+    for members in tiers.values():
+        while len(members) >= policy.factor:
+            groups.append(members[: policy.factor])
+            members = members[policy.factor :]
+    grouped = {name for group in groups for name in group}
+    for entry in entries:
+        chunks = int(entry.get("chunks", 0))
+        dead = int(entry.get("deleted_chunks", 0))
+        if entry["name"] not in grouped and chunks and dead / chunks > policy.expunge:
+            groups.append([entry["name"]])
+    return groups
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What merging did: segments before and after, chunks rewritten, seconds."""
+
+    segments_before: int
+    segments_after: int
+    merged: int
+    chunks_written: int
+    seconds: float
+
+
+def merge_segments(
+    path: Path,
+    manifest: dict[str, Any],
+    names: Sequence[str],
+    *,
+    flat_below: int = FLAT_BELOW,
+) -> tuple[dict[str, Any], int]:
+    """Write one segment holding the live chunks of ``names`` and publish a manifest
+    that lists it in their place. Caller holds the writer lock.
+
+    Returns:
+        The published manifest and the number of chunks written.
+    """
+    entries = manifest["segments"]
+    wanted = set(names)
+    group = [e for e in entries if e["name"] in wanted]
+    documents: list[Document] = []
+    chunks: list[Chunk] = []
+    vectors: list[np.ndarray] = []
+    spans: list[list[tuple[int, int]]] = []
+    codes: list[np.ndarray] = []
+    scales: list[np.ndarray] = []
+    bm25_parts: list[tuple[BM25Segment, set[int]]] = []
+    for entry in group:
+        segment = Segment(path, entry["name"])
+        dead_docs = set(entry.get("deleted", ()))
+        documents += [d for i, d in segment.documents.items() if i not in dead_docs]
+        rows_of: dict[int, list[int]] = {}
+        for row, fid, _start, _end in segment.sentence_rows:
+            rows_of.setdefault(int(fid), []).append(row)
+        keep: list[int] = []
+        dead_ids: set[int] = set()
+        for position, (fid, chunk_id, doc_id, ordinal, start, end, label) in enumerate(
+            segment.chunk_rows
+        ):
+            if doc_id in dead_docs:
+                dead_ids.add(int(fid))
+                continue
+            keep.append(position)
+            text = segment.documents[doc_id].text
+            chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
+            rows = rows_of.get(int(fid), [])
+            spans.append([segment.sentence_rows[r][2:4] for r in rows])
+            codes.append(np.asarray(segment.codes[rows]))
+            scales.append(np.asarray(segment.scales[rows]))
+        vectors.append(segment.chunk_vectors(np.array(keep, dtype=np.int64)))
+        bm25_parts.append((segment.bm25, dead_ids))
+    dim = int(manifest["dimension"])
+    data = SegmentData(
+        documents=documents,
+        chunks=chunks,
+        vectors=np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32),
+        sentence_spans=spans,
+        sentence_codes=np.concatenate(codes) if codes else np.zeros((0, dim), np.int8),
+        sentence_scales=np.concatenate(scales) if scales else np.zeros(0, np.float32),
+        bm25=BM25Segment.merge(bm25_parts),
+    )
+    new_entries: list[dict[str, Any]] = []
+    if chunks or documents:
+        name = write_segment(path, data, dimension=dim, flat_below=flat_below)
+        merged_entry = {
+            "name": name,
+            "documents": len(documents),
+            "chunks": len(chunks),
+            "deleted": [],
+            "deleted_chunks": 0,
+        }
+    else:
+        merged_entry = None
+    for entry in entries:
+        if entry["name"] not in wanted:
+            new_entries.append(entry)
+        elif entry["name"] == group[0]["name"] and merged_entry is not None:
+            new_entries.append(merged_entry)
+    new_manifest = {**manifest, "segments": new_entries}
+    store.publish(path, new_manifest)
+    return new_manifest, len(chunks)
+
+
+def run_merges(
+    path: Path,
+    manifest: dict[str, Any],
+    policy: MergePolicy | None,
+    *,
+    optimize: bool = False,
+    flat_below: int = FLAT_BELOW,
+) -> MergeReport:
+    """Merge what ``policy`` asks for (``optimize``: everything into one segment), round
+    after round until nothing is left to merge. Caller holds the writer lock."""
+    t0 = time.perf_counter()
+    before = len(manifest.get("segments", ()))
+    merged = written = 0
+    for _ in range(64):  # each round removes at least one segment; this only bounds a bug
+        entries = manifest.get("segments", [])
+        if optimize:
+            needs = len(entries) > 1 or any(e.get("deleted") for e in entries)
+            groups = [[e["name"] for e in entries]] if needs else []
+        else:
+            groups = plan(entries, policy) if policy is not None else []
+        if not groups:
+            break
+        for group in groups:
+            log.info("merging %d segments (%s)", len(group), ", ".join(group))
+            manifest, n = merge_segments(path, manifest, group, flat_below=flat_below)
+            merged += len(group)
+            written += n
+        if optimize:
+            break
+    return MergeReport(
+        segments_before=before,
+        segments_after=len(manifest.get("segments", ())),
+        merged=merged,
+        chunks_written=written,
+        seconds=time.perf_counter() - t0,
+    )

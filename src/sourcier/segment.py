@@ -1,0 +1,367 @@
+"""One immutable segment of an index: a batch of documents with all their parts.
+
+A segment folder (``segments/seg-NNNNNN/``) holds, for the documents one build (or one
+merge) wrote:
+
+- ``docs.sqlite``: the documents (cleaned text), their chunks (offsets, labels, FAISS ids)
+  and the chunks' sentences (offsets);
+- ``dense/``: the chunk vectors (:class:`~sourcier.dense.DenseIndex`);
+- ``sentences.npy`` + ``sentence_scales.npy``: one vector per sentence in int8 with a
+  float32 scale per row (4 times smaller than float32; cosines move by about 1e-3);
+- ``bm25/``: the postings (:class:`~sourcier.bm25_segments.BM25Segment`), never weights:
+  BM25 weights come from the statistics of all live chunks, across segments;
+- ``segment.json``: counts, written last, so a folder without it is not a segment.
+
+It is written in a temporary folder and renamed into place; nothing changes it after.
+Which segments make the index, and which of their documents are deleted, is the
+generation manifest's business (:mod:`sourcier.store`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bm25_segments import BM25Segment
+from .dense import FLAT_BELOW, DenseIndex
+from .errors import IndexCorruptError
+from .types import Chunk, Document
+
+SEGMENTS = "segments"
+META = "segment.json"
+DOCS_DB = "docs.sqlite"
+DENSE = "dense"
+SENTENCES = "sentences.npy"
+SCALES = "sentence_scales.npy"
+BM25_DIR = "bm25"
+FORMAT = "sourcier-segment"
+VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
+    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    faiss_id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, label TEXT NOT NULL,
+    position INTEGER UNIQUE NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE TABLE sentences (
+    row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL REFERENCES chunks(faiss_id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+"""
+
+ChunkRow = tuple[int, str, str, int, int, int, str]
+"""``(faiss_id, chunk_id, doc_id, ordinal, start, end, label)``, as stored."""
+
+
+def faiss_id_for(chunk_id: str) -> int:
+    """A stable, positive int64 FAISS id derived from the chunk id."""
+    return int(chunk_id[:15], 16)
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as int8 codes and one float32 scale each (``row ≈ codes * scale``)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim != 2:
+        v = v.reshape(len(v), -1) if len(v) else v.reshape(0, 0)
+    peak = np.abs(v).max(axis=1) if v.size else np.zeros(len(v), dtype=np.float32)
+    scales = (peak / 127.0).astype(np.float32)
+    safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
+    codes = np.clip(np.rint(v / safe[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    """What a new segment holds, ready to write (from a build or a merge).
+
+    ``sentence_codes`` / ``sentence_scales`` are the int8 sentence vectors in the order of
+    ``sentence_spans`` flattened (chunk after chunk).
+    """
+
+    documents: Sequence[Document]
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    sentence_spans: Sequence[Sequence[tuple[int, int]]]
+    sentence_codes: np.ndarray
+    sentence_scales: np.ndarray
+    bm25: BM25Segment
+
+
+def next_name(path: Path) -> str:
+    """A segment name above every one on disk, so a killed build's leftover is never reused."""
+    folder = path / SEGMENTS
+    numbers = [
+        int(p.name[4:].split(".")[0])
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.name.startswith("seg-") and p.name[4:].split(".")[0].isdigit()
+    ]
+    return f"seg-{max(numbers, default=0) + 1:06d}"
+
+
+def write_segment(
+    path: Path, data: SegmentData, *, dimension: int, flat_below: int = FLAT_BELOW
+) -> str:
+    """Write ``data`` as a new segment of the index at ``path``; return its name.
+
+    The caller holds the writer lock. The segment is complete (and fsynced) once its
+    name exists; a folder with ``.tmp-`` in its name is a build that died.
+    """
+    folder = path / SEGMENTS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = next_name(path)
+    tmp = folder / f"{name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    chunks = list(data.chunks)
+    ids = np.array([faiss_id_for(c.chunk_id) for c in chunks], dtype=np.int64)
+    if len(set(ids.tolist())) != len(ids):
+        raise IndexCorruptError("two chunks share one FAISS id; this should never happen")
+    n_sentences = sum(len(s) for s in data.sentence_spans)
+    if len(data.sentence_codes) != n_sentences or len(data.sentence_scales) != n_sentences:
+        raise ValueError("one sentence vector per sentence span is needed")
+
+    db = sqlite3.connect(tmp / DOCS_DB)
+    try:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (d.doc_id, d.source, d.title, d.text, d.date_raw, d.date_iso, d.language)
+                for d in data.documents
+            ],
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (int(i), c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.label, n)
+                for n, (i, c) in enumerate(zip(ids, chunks, strict=True))
+            ],
+        )
+        db.executemany(
+            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+            [
+                (row, int(fid), start, end)
+                for row, (fid, start, end) in enumerate(
+                    (fid, s, e)
+                    for fid, spans in zip(ids, data.sentence_spans, strict=True)
+                    for s, e in spans
+                )
+            ],
+        )
+        db.commit()
+    finally:
+        db.close()
+
+    (tmp / DENSE).mkdir()
+    matrix = np.asarray(data.vectors, dtype=np.float32).reshape(len(chunks), dimension)
+    DenseIndex.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
+    codes = np.ascontiguousarray(data.sentence_codes, dtype=np.int8).reshape(-1, dimension)
+    np.save(tmp / SENTENCES, codes, allow_pickle=False)
+    scales = np.ascontiguousarray(data.sentence_scales, dtype=np.float32)
+    np.save(tmp / SCALES, scales, allow_pickle=False)
+    data.bm25.save(tmp / BM25_DIR)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "documents": len(data.documents),
+        "chunks": len(chunks),
+        "sentences": n_sentences,
+        "dimension": dimension,
+    }
+    (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    os.rename(tmp, folder / name)
+    fsync_dir(folder)
+    return name
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def catalogue(path: Path, name: str) -> list[tuple[str, str, int]]:
+    """``(doc_id, source, chunk count)`` of every document a segment holds (no text read).
+
+    Raises:
+        IndexCorruptError: the segment is missing or unreadable.
+    """
+    db_path = path / SEGMENTS / name / DOCS_DB
+    if not db_path.is_file():
+        raise IndexCorruptError(f"segment {name} is missing")
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return [
+                (str(d), str(s), int(n))
+                for d, s, n in db.execute(
+                    "SELECT d.doc_id, d.source, COUNT(c.faiss_id) FROM documents d "
+                    "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id"
+                )
+            ]
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise IndexCorruptError(f"segment {name}: {err}") from err
+
+
+def chunk_ids_of(path: Path, name: str, doc_ids: Sequence[str]) -> list[str]:
+    """The chunk ids of some documents of a segment."""
+    if not doc_ids:
+        return []
+    db = sqlite3.connect(f"file:{path / SEGMENTS / name / DOCS_DB}?mode=ro", uri=True)
+    try:
+        found: list[str] = []
+        for i in range(0, len(doc_ids), 500):
+            part = list(doc_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            found += [
+                r[0]
+                for r in db.execute(f"SELECT chunk_id FROM chunks WHERE doc_id IN ({marks})", part)
+            ]
+        return found
+    finally:
+        db.close()
+
+
+class Segment:
+    """A segment opened for reading: documents, chunk rows, dense, BM25, sentence vectors.
+
+    Sentence vectors stay on disk (memory-mapped int8) and are decoded per row read.
+    """
+
+    def __init__(self, path: Path, name: str) -> None:
+        """Open ``segments/name`` of the index at ``path``.
+
+        Raises:
+            IndexCorruptError: a part is missing, damaged or inconsistent.
+        """
+        folder = path / SEGMENTS / name
+        self.name = name
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+                raise ValueError(f"not a segment of this format ({meta.get('format')!r})")
+            db = sqlite3.connect(f"file:{folder / DOCS_DB}?mode=ro", uri=True)
+            try:
+                self.documents = {
+                    row[0]: Document(*row)
+                    for row in db.execute(
+                        "SELECT doc_id, source, title, text, date_raw, date_iso, language "
+                        "FROM documents ORDER BY source"
+                    )
+                }
+                self.chunk_rows: list[ChunkRow] = db.execute(
+                    'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label '
+                    "FROM chunks ORDER BY position"
+                ).fetchall()
+                self.sentence_rows: list[tuple[int, int, int, int]] = db.execute(
+                    'SELECT row, faiss_id, start, "end" FROM sentences ORDER BY row'
+                ).fetchall()
+            finally:
+                db.close()
+            self.dense = DenseIndex.load(folder / DENSE)
+            self.bm25 = BM25Segment.load(folder / BM25_DIR)
+            self.codes = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
+            self.scales = np.load(folder / SCALES, allow_pickle=False)
+        except IndexCorruptError as err:
+            raise IndexCorruptError(f"segment {name}: {err}") from err
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, sqlite3.Error) as err:
+            raise IndexCorruptError(f"segment {name}: {err}") from err
+        n = len(self.chunk_rows)
+        if (
+            meta.get("chunks") != n
+            or len(self.dense) != n
+            or len(self.bm25) != n
+            or len(self.codes) != len(self.sentence_rows)
+            or len(self.scales) != len(self.sentence_rows)
+        ):
+            raise IndexCorruptError(
+                f"segment {name} is inconsistent: {n} chunks, {len(self.dense)} vectors, "
+                f"{len(self.bm25)} BM25 entries, {len(self.codes)} sentence vectors"
+            )
+        order = [faiss_id_for(r[1]) for r in self.chunk_rows]
+        if [int(r[0]) for r in self.chunk_rows] != order or [
+            int(i) for i in self.bm25.ids
+        ] != order:
+            raise IndexCorruptError(f"segment {name} is inconsistent: its parts list other chunks")
+
+    def __len__(self) -> int:
+        return len(self.chunk_rows)
+
+    def chunk_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The float32 vectors of the chunks at these positions (in ``chunk_rows`` order)."""
+        ids = np.array([self.chunk_rows[int(p)][0] for p in positions], dtype=np.int64)
+        rows = np.searchsorted(self.dense.ids, ids)
+        return np.asarray(self.dense.vectors[rows], dtype=np.float32).reshape(len(ids), -1)
+
+
+class SentenceVectors:
+    """The sentence vectors of several segments behind one global row number.
+
+    Rows are numbered segment after segment; reading one decodes it to float32.
+    """
+
+    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray | None]], dim: int) -> None:
+        """Args:
+        parts: per segment, ``(int8 codes, float32 scales)`` or ``(float vectors, None)``.
+        dim: the vector dimension (for an index without sentences).
+        """
+        self._parts = list(parts)
+        sizes = [len(codes) for codes, _ in self._parts]
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+        self.dim = dim
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def encodings(self) -> set[str]:
+        """How the parts are stored on disk (``int8``, ``float16`` ...)."""
+        return {"int8" if scales is not None else str(codes.dtype) for codes, scales in self._parts}
+
+    def __getitem__(self, rows: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """One row as a ``(dim,)`` float32 vector, or several as ``(n, dim)``."""
+        if isinstance(rows, (int, np.integer)):
+            row = int(rows)
+            if not 0 <= row < len(self):
+                raise IndexError(row)
+            part = int(np.searchsorted(self._starts, row, side="right")) - 1
+            return self._decode(part, np.array([row - self._starts[part]]))[0]
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.zeros((len(wanted), self.dim), dtype=np.float32)
+        if not len(wanted):
+            return out
+        if wanted.min() < 0 or wanted.max() >= len(self):
+            raise IndexError("sentence row out of range")
+        part_of = np.searchsorted(self._starts, wanted, side="right") - 1
+        for part in np.unique(part_of):
+            at = np.flatnonzero(part_of == part)
+            out[at] = self._decode(int(part), wanted[at] - self._starts[part])
+        return out
+
+    def _decode(self, part: int, local: np.ndarray) -> np.ndarray:
+        codes, scales = self._parts[part]
+        block = np.asarray(codes[local], dtype=np.float32)
+        if scales is not None:
+            block *= scales[local][:, None]
+        return block

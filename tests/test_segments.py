@@ -1,0 +1,338 @@
+"""The segmented index: updates write only what changed, segments rank as one, merges
+lose nothing, and older formats are still read."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import CRASH_AT, WARM_UP, kill_during, time_work
+from sourcier import HASHING_MODEL, Document, Settings, build_index, load_index, search, store
+from sourcier.cli import main
+from sourcier.index import optimize_index, update_index
+from sourcier.merge import MergePolicy, plan
+from sourcier.segment import SentenceVectors, quantize
+
+HASHING = Settings(model=HASHING_MODEL)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _piaf_documents() -> list[Document]:
+    docs = []
+    for line in (ROOT / "eval" / "piaf-sample" / "corpus.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        docs.append(
+            Document(
+                doc_id=hashlib.sha256(r["text"].encode()).hexdigest(),
+                source=f"record:{r['id']}",
+                title=r["title"],
+                text=r["text"],
+                language="fr",
+            )
+        )
+    return sorted(docs, key=lambda d: d.source)
+
+
+def _questions(n: int) -> list[str]:
+    lines = (ROOT / "eval" / "piaf-sample" / "queries.jsonl").read_text().splitlines()
+    return [json.loads(line)["question"] for line in lines[:n]]
+
+
+def _ranking(index: Path, questions: list[str], mode: str) -> list[list[tuple[str, float]]]:
+    idx = load_index(index).configure(mode=mode)
+    return [
+        [(h.chunk.chunk_id, round(h.score, 6)) for h in search(q, index=idx, k=10)]
+        for q in questions
+    ]
+
+
+def _segment_names(index: Path) -> list[str]:
+    return [p.name for p in store.live_segments(index)]
+
+
+def test_one_segment_and_many_rank_identically(tmp_path: Path) -> None:
+    """BM25 uses the statistics of all live chunks, not per segment: 1 segment, 5
+    segments, 5 segments plus a tombstoned one, and the optimized index all rank alike."""
+    docs = _piaf_documents()
+    # the extra batch sorts last, so that one segment holds the chunks in the same order
+    extra = [dataclasses.replace(d, source=f"record:zz-{d.source}") for d in docs[:12]]
+    docs = docs[12:]
+    one, plus, many = tmp_path / "one", tmp_path / "plus", tmp_path / "many"
+    update_index(one, documents=docs, settings=HASHING, merge=None)
+    update_index(plus, documents=docs + extra[-1:], settings=HASHING, merge=None)
+    for i in range(0, len(docs), 20):
+        update_index(many, documents=docs[i : i + 20], prune=False, settings=HASHING, merge=None)
+    assert len(_segment_names(one)) == 1 and len(_segment_names(many)) == 5
+    questions = _questions(60)
+    modes = ("bm25", "dense", "hybrid")
+    expected = {m: _ranking(one, questions, m) for m in modes}
+    assert sum(len(r) for r in expected["bm25"]) > 5 * len(questions)  # real rankings
+    for mode in modes:
+        assert _ranking(many, questions, mode) == expected[mode], mode
+
+    # a sixth segment with 11 of its 12 documents deleted ranks as if they never were
+    update_index(many, documents=extra, prune=False, settings=HASHING, merge=None)
+    update_index(many, remove_ids=[d.doc_id for d in extra[:-1]], settings=HASHING, merge=None)
+    entries = load_index(many).manifest["segments"]
+    assert len(entries) == 6 and len(entries[-1]["deleted"]) == 11
+    expected = {m: _ranking(plus, questions, m) for m in modes}
+    for mode in modes:
+        assert _ranking(many, questions, mode) == expected[mode], mode
+
+    report = optimize_index(many)
+    assert (report.segments_before, report.segments_after) == (6, 1)
+    assert report.chunks_written == len(load_index(plus))
+    assert not load_index(many).manifest["segments"][0]["deleted"]
+    for mode in modes:
+        assert _ranking(many, questions, mode) == expected[mode], mode
+
+
+def test_adding_and_removing_one_document_writes_only_what_changed(
+    hashing_index: Path, corpus_dir: Path
+) -> None:
+    (before,) = store.live_segments(hashing_index)
+    stamp = {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()}
+    new = corpus_dir / "toulon.md"
+    new.write_text("# Toulon\n\nLe port de Toulon accueille un pôle naval innovant.\n")
+    idx = load_index(hashing_index)
+    report = idx.add_files([new])
+    assert report.indexed == (str(new),) and report.embedded == report.chunks_added == 1
+    segments = store.live_segments(hashing_index)
+    assert segments[0] == before and len(segments) == 2
+    assert {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()} == stamp
+    assert search("port de Toulon naval", index=idx, k=1)[0].source == str(new)
+
+    doc = next(d for d in idx.documents() if d.source.endswith("smart-port-aix-marseille-2017.txt"))
+    report = idx.remove(doc.doc_id)
+    assert report.chunks_removed == doc.chunks and report.embedded == 0
+    entry = next(e for e in idx.manifest["segments"] if e["name"] == before.name)
+    assert entry["deleted"] == [doc.doc_id] and entry["deleted_chunks"] == doc.chunks
+    assert {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()} == stamp
+    assert doc.doc_id not in {d.doc_id for d in idx.documents()}
+    assert all(h.chunk.doc_id != doc.doc_id for h in search("smart port", index=idx, k=20))
+    assert idx.manifest["chunks"] == len(idx) == len(idx.snapshot.dense) == len(idx.snapshot.bm25)
+
+
+def test_an_edited_file_gets_a_new_segment_and_its_old_copy_a_tombstone(
+    hashing_index: Path, corpus_dir: Path
+) -> None:
+    target = corpus_dir / "smart-port-aix-marseille-2017.txt"
+    old_doc = next(d for d in load_index(hashing_index).documents() if d.source == str(target))
+    target.write_text(target.read_text() + "\nUne phrase ajoutée sur Fos-sur-Mer.\n")
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    assert report.edited == (str(target),) and not report.removed
+    idx = load_index(hashing_index)
+    assert len(idx.documents()) == 5
+    assert [d for d in idx.documents() if d.source == str(target)][0].doc_id != old_doc.doc_id
+    first = idx.manifest["segments"][0]
+    assert first["deleted"] == [old_doc.doc_id]
+    hit = search("phrase ajoutée Fos-sur-Mer", index=idx, k=1)[0]
+    assert hit.source == str(target) and "ajoutée" in idx.document(hit.chunk.doc_id).text
+
+    # a moved file keeps its content: it is rewritten under its new name, nothing embedded
+    moved = corpus_dir / "port.txt"
+    target.rename(moved)
+    report = build_index(corpus_dir, index=hashing_index, show_progress=False)
+    idx = load_index(hashing_index)
+    assert {d.source for d in idx.documents()} >= {str(moved)}
+    assert str(target) not in {d.source for d in idx.documents()}
+    assert len(idx.documents()) == 5
+
+
+def test_the_size_tiered_policy() -> None:
+    policy = MergePolicy(factor=4, floor=100, expunge=0.3)
+    assert [policy.tier(n) for n in (1, 99, 100, 399, 400, 1599, 1600)] == [0, 0, 1, 1, 2, 2, 3]
+
+    def entry(name: str, chunks: int, dead: int = 0) -> dict:
+        return {"name": name, "chunks": chunks, "deleted_chunks": dead, "deleted": []}
+
+    small = [entry(f"s{i}", 10) for i in range(6)]
+    assert plan(small, policy) == [["s0", "s1", "s2", "s3"]]  # the oldest four of tier 0
+    mixed = [entry("big", 500), *small[:3], entry("mid", 150)]
+    assert plan(mixed, policy) == []  # no tier holds four
+    assert plan([entry("a", 500, dead=200), *small[:2]], policy) == [["a"]]  # 40% deleted
+
+
+def test_builds_merge_as_they_go_and_lose_nothing(tmp_path: Path) -> None:
+    docs = _piaf_documents()[:40]
+    index = tmp_path / "index"
+    policy = MergePolicy(factor=3, floor=5)
+    merged = 0
+    for i, doc in enumerate(docs):
+        report = update_index(index, documents=[doc], prune=False, settings=HASHING, merge=policy)
+        merged += report.merged
+        assert report.segments == len(_segment_names(index))
+        assert len(load_index(index).documents()) == i + 1
+    assert merged > 0
+    entries = load_index(index).manifest["segments"]
+    tiers: dict[int, int] = {}
+    for e in entries:
+        tier = policy.tier(e["chunks"] - e["deleted_chunks"])
+        tiers[tier] = tiers.get(tier, 0) + 1
+    assert all(n < policy.factor for n in tiers.values())  # every full tier was merged
+    one = tmp_path / "one"
+    update_index(one, documents=docs, settings=HASHING, merge=None)
+    questions = _questions(30)
+    assert _ranking(index, questions, "bm25") == _ranking(one, questions, "bm25")
+    load_index(index).remove(docs[0].doc_id)
+    load_index(index).remove(docs[1].doc_id)
+    _assert_no_orphans(index)
+
+
+def _assert_no_orphans(index: Path) -> None:
+    """Every segment on disk is listed by a generation kept on disk (at most two)."""
+    gens = [p for p in index.glob("gen-*") if ".tmp-" not in p.name]
+    assert 1 <= len(gens) <= 2
+    listed = {
+        e["name"] for g in gens for e in json.loads((g / "manifest.json").read_text())["segments"]
+    }
+    assert {p.name for p in (index / "segments").iterdir()} == listed
+
+
+def test_optimize_from_the_cli(hashing_index: Path, corpus_dir: Path) -> None:
+    new = corpus_dir / "note.md"
+    new.write_text("# Note\n\nLa technopole de Sophia Antipolis accueille des chercheurs.\n")
+    load_index(hashing_index).add_files([new])
+    before = _ranking(hashing_index, ["technopole Sophia Antipolis", "pôle SCS"], "hybrid")
+    result = CliRunner().invoke(main, ["index", "--optimize", "--index", str(hashing_index)])
+    assert result.exit_code == 0, result.output
+    assert "2 segment(s) -> 1" in result.output
+    assert len(_segment_names(hashing_index)) == 1
+    assert _ranking(hashing_index, ["technopole Sophia Antipolis", "pôle SCS"], "hybrid") == before
+    again = CliRunner().invoke(main, ["index", "--optimize", "--index", str(hashing_index)])
+    assert "1 segment(s) -> 1, 0 chunks rewritten" in again.output
+    missing = CliRunner().invoke(main, ["index", "--optimize", "--index", str(corpus_dir / "x")])
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    assert "no index at" in missing.output or "Aucun index" in missing.output
+
+
+def test_int8_sentence_vectors_keep_cosines() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 384)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    codes, scales = quantize(x)
+    assert codes.dtype == np.int8 and codes.nbytes == x.nbytes // 4
+    vectors = SentenceVectors([(codes[:100], scales[:100]), (codes[100:], scales[100:])], 384)
+    decoded = vectors[np.arange(300)]
+    assert len(vectors) == 300 and np.allclose(vectors[150], decoded[150])
+    cos = (decoded * x).sum(axis=1) / np.linalg.norm(decoded, axis=1)
+    assert cos.min() > 0.999
+    q = x[7]
+    assert np.abs(decoded @ q - x @ q).max() < 0.01
+    with pytest.raises(IndexError):
+        vectors[300]
+
+
+def test_an_index_of_format_3_is_read_and_rewritten_by_the_next_build(
+    hashing_index: Path, corpus_dir: Path, tmp_path: Path, as_format_3
+) -> None:
+    questions = ["Qui préside le pôle SCS ?", "smart port Marseille", "Nokia Helsinki"]
+    before = _ranking(hashing_index, questions, "hybrid")
+    as_format_3(hashing_index)
+    idx = load_index(hashing_index)
+    assert idx.manifest["format_version"] == 3
+    assert [h[0] for h in _ranking(hashing_index, questions, "hybrid")[0]] == [
+        h[0] for h in before[0]
+    ]
+    with pytest.raises(Exception, match="older format"):
+        optimize_index(hashing_index)
+    new = corpus_dir / "note.md"
+    new.write_text("# Note\n\nLe port de Toulon innove aussi.\n")
+    report = idx.add_files([new])
+    assert report.embedded == 1  # the old chunks' vectors were carried over
+    idx = load_index(hashing_index)
+    assert idx.manifest["format_version"] == store.FORMAT_VERSION
+    assert len(idx.documents()) == 6 and len(_segment_names(hashing_index)) == 1
+    fresh = tmp_path / "fresh"
+    build_index(corpus_dir, index=fresh, settings=HASHING, show_progress=False)
+    for mode in ("bm25", "hybrid"):
+        assert _ranking(hashing_index, questions, mode) == _ranking(fresh, questions, mode)
+
+
+_MERGER = (
+    WARM_UP
+    + "import sys\npoint = sys.argv[2]\n"
+    + CRASH_AT
+    + textwrap.dedent(
+        """
+    from pathlib import Path
+    from sourcier import optimize
+    optimize(index=Path(sys.argv[1]))
+    print("done")
+    """
+    )
+)
+
+
+def _many_segments(tmp_path: Path, n: int = 12) -> tuple[Path, list[list[str]]]:
+    """An index of ``n`` segments (one with a tombstone), and its hybrid rankings."""
+    index = tmp_path / "index"
+    docs = _piaf_documents()
+    size = len(docs) // n
+    for i in range(n):
+        part = docs[i * size : (i + 1) * size]
+        update_index(index, documents=part, prune=False, settings=HASHING, merge=None)
+    update_index(index, remove_ids=[docs[0].doc_id], settings=HASHING, merge=None)
+    assert len(store.live_segments(index)) == n
+    return index, _ranking(index, _questions(20), "hybrid")
+
+
+def _assert_same_index(index: Path, ranking: list) -> None:
+    idx = load_index(index)
+    for chunk in idx.snapshot.chunks:
+        assert idx.document(chunk.doc_id).text[chunk.start : chunk.end] == chunk.text
+    assert len(idx.snapshot.dense) == len(idx) == len(idx.snapshot.bm25)
+    assert _ranking(index, _questions(20), "hybrid") == ranking
+
+
+@pytest.mark.parametrize("point", ["before-rename", "before-current", "before-prune"])
+def test_a_merge_dying_at_any_step_leaves_the_index_as_it_was(tmp_path: Path, point: str) -> None:
+    index, ranking = _many_segments(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MERGER, str(index), point], capture_output=True, timeout=120
+    )
+    assert proc.returncode == 137, proc.stderr.decode()[-500:]
+    _assert_same_index(index, ranking)
+    merged = len(store.live_segments(index)) == 1
+    assert merged == (point == "before-prune")
+    optimize_index(index)
+    assert len(store.live_segments(index)) == 1
+    _assert_same_index(index, ranking)
+    _assert_no_orphans(index)
+    assert not [p for p in (index / "segments").iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.slow
+def test_killing_a_real_merge_at_random_moments(tmp_path: Path) -> None:
+    """10 SIGKILLs at random moments of `optimize` (seeded): every time, the index
+    answers as before, with 12 segments or with 1."""
+    index, ranking = _many_segments(tmp_path)
+    pristine, shadow = tmp_path / "pristine", tmp_path / "shadow"
+    shutil.copytree(index, pristine)
+    shutil.copytree(index, shadow)
+    duration = time_work([_MERGER, str(shadow), "none"])  # imports excluded
+    rng = random.Random(1202)
+    finished = 0
+    for fraction in sorted(rng.uniform(0.0, 1.0) for _ in range(10)):
+        kill_during([_MERGER, str(index), "none"], duration * fraction)
+        assert len(store.live_segments(index)) in (1, 12)
+        _assert_same_index(index, ranking)
+        if len(store.live_segments(index)) == 1:  # it got through: start again from 12
+            finished += 1
+            shutil.rmtree(index)
+            shutil.copytree(pristine, index)
+    assert finished < 10  # most kills landed inside the merge
+    optimize_index(index)
+    _assert_same_index(index, ranking)
+    _assert_no_orphans(index)
