@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -116,18 +118,39 @@ def as_format_3():
     return _as_format_3
 
 
+_FORMAT_3_SCHEMA = """
+CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL,
+    text TEXT NOT NULL, date_raw TEXT, date_iso TEXT, language TEXT NOT NULL);
+CREATE TABLE chunks (faiss_id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL,
+    doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, label TEXT NOT NULL);
+CREATE TABLE sentences (row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+"""
+
+
 def _as_format_3(index: Path) -> None:
     """Rewrite a one-segment index as the format-3 generation sourcier wrote before."""
     (segment,) = store.live_segments(index)
     gen = store.current_generation(index)
     assert gen is not None
     manifest = json.loads((gen / store.MANIFEST).read_text())
-    shutil.copy(segment / "docs.sqlite", gen / store.DOCS_DB)
+    idx = load_index(index)
+    (part,) = idx.snapshot.segments.values()
+    db = sqlite3.connect(gen / store.DOCS_DB)
+    db.executescript(_FORMAT_3_SCHEMA)
+    db.executemany(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [astuple(d) for d in idx.snapshot.documents.values()],
+    )
+    db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", part.chunk_rows)
+    db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", part.sentence_rows)
+    db.commit()
+    db.close()
     shutil.copytree(segment / "dense", gen / store.DENSE)
     codes = np.load(segment / "sentences.npy")
     scales = np.load(segment / "sentence_scales.npy")
     np.save(gen / store.SENTENCES, (codes * scales[:, None]).astype(np.float16))
-    idx = load_index(index)
     titles = {d: idx.document(d).title for d in idx.snapshot.documents}
     texts = [lexical_text(c, titles[c.doc_id]) for c in idx.snapshot.chunks]
     ids = [store.faiss_id_for(c.chunk_id) for c in idx.snapshot.chunks]

@@ -40,9 +40,11 @@ def test_flat_is_exact_and_returns_cosines() -> None:
     x, ids = _clustered(2000), _ids(2000)
     dense = DenseIndex.build(x, ids)
     assert dense.kind == "flat" and len(dense) == 2000 and dense.dim == 64
+    stored = x.astype(np.float16).astype(np.float32)  # what it keeps (float16 on disk)
+    assert np.abs(stored - x).max() < 1e-3
     for q in x[:20]:
         found = dense.search(q, 10)
-        assert list(found) == _brute(x, ids, q, 10)
+        assert list(found) == _brute(stored, ids, q, 10)
         best = next(iter(found))
         assert found[best] == pytest.approx(float(dense.vector(best) @ q), abs=1e-5)
 
@@ -73,7 +75,8 @@ def test_filters_never_lose_hits_on_an_ann_index() -> None:
     # a selective filter: searched exactly over the allowed vectors
     few = ids[np.random.default_rng(3).choice(len(ids), 40, replace=False)]
     found = ann.search(q, 10, allowed=few)
-    assert list(found) == _brute(x, ids, q, 10, set(few.tolist()))
+    stored = ann.rows(np.searchsorted(ann.ids, ids))  # the float16 copies it searches
+    assert list(found) == _brute(stored, ids, q, 10, set(few.tolist()))
     # a broad one through the ANN index, still k results, all allowed
     many = ids[::2]
     found = ann.search(q, 10, allowed=many, params=DenseSearch(nprobe=1))

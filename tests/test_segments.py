@@ -336,3 +336,39 @@ def test_killing_a_real_merge_at_random_moments(tmp_path: Path) -> None:
     optimize_index(index)
     _assert_same_index(index, ranking)
     _assert_no_orphans(index)
+
+
+def test_a_big_build_writes_several_segments_of_whole_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build bounded to N chunks a segment (memory stays bounded) cuts between
+    documents, and reports its embedding progress over the whole build."""
+    from sourcier import index as index_module
+
+    monkeypatch.setattr(index_module, "SEGMENT_CHUNKS", 25)
+    docs = _piaf_documents()[:60]
+    seen: list[tuple[int, int]] = []
+    path = tmp_path / "index"
+    report = update_index(
+        path,
+        documents=docs,
+        settings=HASHING,
+        merge=None,
+        progress=lambda stage, done, total: seen.append((done, total)) if stage == "embed" else 0,
+    )
+    entries = load_index(path).manifest["segments"]
+    assert len(entries) == report.segments >= 3
+    assert all(e["chunks"] <= 25 for e in entries if e["documents"] > 1)
+    assert sum(e["documents"] for e in entries) == 60
+    idx = load_index(path)
+    by_segment = {}
+    for s in idx.snapshot.segments.values():
+        for doc_id in s.documents:
+            by_segment.setdefault(doc_id, []).append(s.name)
+    assert all(len(v) == 1 for v in by_segment.values())  # no document is split
+    assert seen[-1] == (report.chunks_added, report.chunks_added)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    one = tmp_path / "one"
+    update_index(one, documents=docs, settings=HASHING, merge=None)
+    questions = _questions(20)
+    assert _ranking(path, questions, "hybrid") == _ranking(one, questions, "hybrid")

@@ -426,47 +426,29 @@ def update_index(
             chunks.extend(doc_chunks)
             titles.extend([doc.title] * len(doc_chunks))
 
-        # 4. embed what no cache knows (passages and their sentences, in one pass)
-        texts = [
-            passage_text(c, t, embed_title=settings.embed_title)
-            for c, t in zip(chunks, titles, strict=True)
-        ]
-        doc_spans = [sentence_spans(to_write[c.doc_id].text, c.start, c.end) for c in chunks]
-        shifts = [len(t) - len(c.text) - c.start for c, t in zip(chunks, texts, strict=True)]
-        passage_spans = [
-            [(s + d, e + d) for s, e in spans] for spans, d in zip(doc_spans, shifts, strict=True)
-        ]
-        reusable = _reusable_vectors(legacy, embedder, settings, chunks, doc_spans)
-        vectors, sentence_vectors, embedded = _vectors_for(
-            path, embedder, texts, passage_spans, settings, progress, show_progress, reusable
-        )
-
-        # 5. write the segment, then publish a manifest that lists it (the removed
-        #    sources go in the manifest too: in or out with the generation)
+        # 4-5. embed what no cache knows and write the segments (whole documents, at
+        #      most SEGMENT_CHUNKS chunks each, so memory stays bounded), then publish
+        #      a manifest that lists them (the removed sources go in it too: in or out
+        #      with the generation)
         entries = _entries_after(old, tombstoned)
-        if chunks or to_write:
-            codes, scales = quantize(sentence_vectors.reshape(-1, embedder.dim))
-            ids = [store.faiss_id_for(c.chunk_id) for c in chunks]
-            lexical = [lexical_text(c, t) for c, t in zip(chunks, titles, strict=True)]
-            data = SegmentData(
-                documents=sorted(to_write.values(), key=lambda d: d.source),
-                chunks=chunks,
-                vectors=vectors,
-                sentence_spans=doc_spans,
-                sentence_codes=codes,
-                sentence_scales=scales,
-                bm25=BM25Segment.build(lexical, ids),
+        embedded = 0
+        chunkless = set(to_write) - {c.doc_id for c in chunks}  # they go in the last one
+        batches = _batches(chunks, SEGMENT_CHUNKS) or ([(0, 0)] if to_write else [])
+        for n, (lo, hi) in enumerate(batches):
+            doc_ids = {c.doc_id for c in chunks[lo:hi]}
+            entry, count = _write_segment(
+                path,
+                embedder,
+                settings,
+                {i: to_write[i] for i in doc_ids | (chunkless if n == len(batches) - 1 else set())},
+                chunks[lo:hi],
+                titles[lo:hi],
+                legacy,
+                _offset_progress(progress, lo, len(chunks)),
+                show_progress,
             )
-            name = write_segment(path, data, dimension=embedder.dim)
-            entries.append(
-                {
-                    "name": name,
-                    "documents": len(to_write),
-                    "chunks": len(chunks),
-                    "deleted": [],
-                    "deleted_chunks": 0,
-                }
-            )
+            entries.append(entry)
+            embedded += count
         manifest = {
             "model": embedder.model_id,
             "dimension": embedder.dim,
@@ -583,6 +565,94 @@ def _entries_after(old: LiveState | None, tombstoned: set[str]) -> list[dict[str
 
 EXCLUDED = "excluded"
 """The manifest key listing the sources the user removed (kept out of later builds)."""
+
+
+SEGMENT_CHUNKS = 100_000
+"""The most chunks one build writes into one segment (bigger builds write several):
+about 1.2 GB of vectors in memory at a time with 512-d vectors."""
+
+
+def _batches(chunks: Sequence[Chunk], limit: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` slices of ``chunks`` of at most ``limit`` (a document bigger
+    than that is one slice), cut between documents."""
+    cuts: list[tuple[int, int]] = []
+    lo = 0
+    for i in range(1, len(chunks) + 1):
+        at_doc_end = i == len(chunks) or chunks[i].doc_id != chunks[i - 1].doc_id
+        if at_doc_end and (
+            i == len(chunks) or i - lo >= limit or _next_doc_end(chunks, i) - lo > limit
+        ):
+            cuts.append((lo, i))
+            lo = i
+    return cuts
+
+
+def _next_doc_end(chunks: Sequence[Chunk], i: int) -> int:
+    j = i + 1
+    while j < len(chunks) and chunks[j].doc_id == chunks[i].doc_id:
+        j += 1
+    return j
+
+
+def _offset_progress(
+    progress: ProgressCallback | None, offset: int, total: int
+) -> ProgressCallback | None:
+    """Progress of one segment's chunks, reported over the whole build's."""
+    if progress is None:
+        return None
+    return lambda stage, done, _n: progress(stage, offset + done, total)
+
+
+def _write_segment(
+    path: Path,
+    embedder: Embedder,
+    settings: Settings,
+    documents: dict[str, Document],
+    chunks: Sequence[Chunk],
+    titles: Sequence[str],
+    legacy: store.Snapshot | None,
+    progress: ProgressCallback | None,
+    show_progress: bool | None,
+) -> tuple[dict[str, Any], int]:
+    """Embed what no cache knows of ``chunks`` and write them with ``documents`` (theirs,
+    plus any without a chunk) as a new segment. Returns its manifest entry and the number
+    of passages embedded."""
+    chunks, titles = list(chunks), list(titles)
+    texts = [
+        passage_text(c, t, embed_title=settings.embed_title)
+        for c, t in zip(chunks, titles, strict=True)
+    ]
+    doc_spans = [sentence_spans(documents[c.doc_id].text, c.start, c.end) for c in chunks]
+    shifts = [len(t) - len(c.text) - c.start for c, t in zip(chunks, texts, strict=True)]
+    passage_spans = [
+        [(s + d, e + d) for s, e in spans] for spans, d in zip(doc_spans, shifts, strict=True)
+    ]
+    reusable = _reusable_vectors(legacy, embedder, settings, chunks, doc_spans)
+    vectors, sentence_vectors, embedded = _vectors_for(
+        path, embedder, texts, passage_spans, settings, progress, show_progress, reusable
+    )
+    codes, scales = quantize(sentence_vectors.reshape(-1, embedder.dim))
+    ids = [store.faiss_id_for(c.chunk_id) for c in chunks]
+    lexical = [lexical_text(c, t) for c, t in zip(chunks, titles, strict=True)]
+    docs = sorted(documents.values(), key=lambda d: d.source)
+    data = SegmentData(
+        documents=docs,
+        chunks=chunks,
+        vectors=vectors,
+        sentence_spans=doc_spans,
+        sentence_codes=codes,
+        sentence_scales=scales,
+        bm25=BM25Segment.build(lexical, ids),
+    )
+    name = write_segment(path, data, dimension=embedder.dim)
+    entry = {
+        "name": name,
+        "documents": len(docs),
+        "chunks": len(chunks),
+        "deleted": [],
+        "deleted_chunks": 0,
+    }
+    return entry, embedded
 
 
 def _live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[str, Any]]:

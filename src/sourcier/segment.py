@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .bm25_segments import BM25Segment
-from .dense import FLAT_BELOW, DenseIndex
+from .dense import FLAT_BELOW, DenseIndex, quantize_rows
 from .errors import IndexCorruptError
 from .types import Chunk, Document
 
@@ -46,21 +47,25 @@ VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
-    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text BLOB NOT NULL,
+    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL, chunks INTEGER NOT NULL
 );
 CREATE TABLE chunks (
-    faiss_id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL,
+    faiss_id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, label TEXT NOT NULL,
-    position INTEGER UNIQUE NOT NULL
+    position INTEGER NOT NULL
 );
-CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE TABLE sentences (
     row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL REFERENCES chunks(faiss_id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL
 );
 """
+# No index on chunks(doc_id) or chunk_id: a segment is read whole, and a writer reads
+# the documents table only (its chunk counts); ids are unique by construction (checked
+# when written). Those two indexes were a tenth of the segment's bytes. Document text is
+# stored zlib-compressed (UTF-8), which halves it for French prose; a writer never reads
+# it, a reader decompresses it once on opening.
 
 ChunkRow = tuple[int, str, str, int, int, int, str]
 """``(faiss_id, chunk_id, doc_id, ordinal, start, end, label)``, as stored."""
@@ -72,15 +77,8 @@ def faiss_id_for(chunk_id: str) -> int:
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as int8 codes and one float32 scale each (``row ≈ codes * scale``)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if v.ndim != 2:
-        v = v.reshape(len(v), -1) if len(v) else v.reshape(0, 0)
-    peak = np.abs(v).max(axis=1) if v.size else np.zeros(len(v), dtype=np.float32)
-    scales = (peak / 127.0).astype(np.float32)
-    safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
-    codes = np.clip(np.rint(v / safe[:, None]), -127, 127).astype(np.int8)
-    return codes, scales
+    """Sentence vectors as int8 codes and one float32 scale per row."""
+    return quantize_rows(vectors)
 
 
 @dataclass(frozen=True)
@@ -132,13 +130,25 @@ def write_segment(
     if len(data.sentence_codes) != n_sentences or len(data.sentence_scales) != n_sentences:
         raise ValueError("one sentence vector per sentence span is needed")
 
+    per_doc: dict[str, int] = {}
+    for c in chunks:
+        per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
     db = sqlite3.connect(tmp / DOCS_DB)
     try:
         db.executescript(_SCHEMA)
         db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (d.doc_id, d.source, d.title, d.text, d.date_raw, d.date_iso, d.language)
+                (
+                    d.doc_id,
+                    d.source,
+                    d.title,
+                    zlib.compress(d.text.encode("utf-8"), 6),
+                    d.date_raw,
+                    d.date_iso,
+                    d.language,
+                    per_doc.get(d.doc_id, 0),
+                )
                 for d in data.documents
             ],
         )
@@ -213,10 +223,7 @@ def catalogue(path: Path, name: str) -> list[tuple[str, str, int]]:
         try:
             return [
                 (str(d), str(s), int(n))
-                for d, s, n in db.execute(
-                    "SELECT d.doc_id, d.source, COUNT(c.faiss_id) FROM documents d "
-                    "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id"
-                )
+                for d, s, n in db.execute("SELECT doc_id, source, chunks FROM documents")
             ]
         finally:
             db.close()
@@ -224,23 +231,8 @@ def catalogue(path: Path, name: str) -> list[tuple[str, str, int]]:
         raise IndexCorruptError(f"segment {name}: {err}") from err
 
 
-def chunk_ids_of(path: Path, name: str, doc_ids: Sequence[str]) -> list[str]:
-    """The chunk ids of some documents of a segment."""
-    if not doc_ids:
-        return []
-    db = sqlite3.connect(f"file:{path / SEGMENTS / name / DOCS_DB}?mode=ro", uri=True)
-    try:
-        found: list[str] = []
-        for i in range(0, len(doc_ids), 500):
-            part = list(doc_ids[i : i + 500])
-            marks = ",".join("?" * len(part))
-            found += [
-                r[0]
-                for r in db.execute(f"SELECT chunk_id FROM chunks WHERE doc_id IN ({marks})", part)
-            ]
-        return found
-    finally:
-        db.close()
+def _text(stored: bytes) -> str:
+    return zlib.decompress(stored).decode("utf-8")
 
 
 class Segment:
@@ -264,7 +256,7 @@ class Segment:
             db = sqlite3.connect(f"file:{folder / DOCS_DB}?mode=ro", uri=True)
             try:
                 self.documents = {
-                    row[0]: Document(*row)
+                    row[0]: Document(row[0], row[1], row[2], _text(row[3]), *row[4:])
                     for row in db.execute(
                         "SELECT doc_id, source, title, text, date_raw, date_iso, language "
                         "FROM documents ORDER BY source"
@@ -285,7 +277,15 @@ class Segment:
             self.scales = np.load(folder / SCALES, allow_pickle=False)
         except IndexCorruptError as err:
             raise IndexCorruptError(f"segment {name}: {err}") from err
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, sqlite3.Error) as err:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            RuntimeError,
+            sqlite3.Error,
+            zlib.error,
+        ) as err:
             raise IndexCorruptError(f"segment {name}: {err}") from err
         n = len(self.chunk_rows)
         if (
@@ -311,8 +311,7 @@ class Segment:
     def chunk_vectors(self, positions: np.ndarray) -> np.ndarray:
         """The float32 vectors of the chunks at these positions (in ``chunk_rows`` order)."""
         ids = np.array([self.chunk_rows[int(p)][0] for p in positions], dtype=np.int64)
-        rows = np.searchsorted(self.dense.ids, ids)
-        return np.asarray(self.dense.vectors[rows], dtype=np.float32).reshape(len(ids), -1)
+        return self.dense.rows(np.searchsorted(self.dense.ids, ids))
 
 
 class SentenceVectors:

@@ -1,0 +1,250 @@
+"""The segmented index at scale: build, add 1, remove 1, merge, disk, memory, query time.
+
+The corpus is synthetic French text: sentences of PIAF (``eval/piaf``) and of the
+bundled press releases, shuffled and recombined into documents of 4 to 9 sentences
+(about one chunk each), plus two rare tokens per document drawn from a Zipf law so that
+the vocabulary grows with the corpus as a real archive's does. Documents are given as
+records (no file parsing), embedded with the 512-d hashing embedder
+(``sourcier/hashing-bow``), so that embedding costs almost nothing and what is measured
+is the index's own cost. At 200,000 chunks and above the dense part is ANN.
+
+For each size it reports:
+
+- ``build``: one ``update_index`` of every document into a new index;
+- ``add_1`` / ``remove_1``: median of 5 ``update_index`` calls that add one new
+  document or remove one (the writer's whole call, lock to publish; ``embed_1`` is the
+  part spent embedding that document), and the same as a share of ``build``;
+- ``reload``: an open ``Index`` switching to the new generation after such a change
+  (it reuses the segments it has loaded);
+- ``merge``: ``optimize`` of the index the adds and removes left (segments -> 1);
+- ``open``: opening the index in a fresh process; ``rss_mb``: that process's resident
+  memory after opening it and running the queries, minus its memory before opening;
+- ``search_p50`` / ``search_p95``: warm ``search()`` (hybrid, k = 5) over 200 PIAF
+  questions, one thread;
+- ``disk``: bytes per chunk of everything on disk (text and sentence vectors included),
+  and per part.
+
+    python benchmarks/scale_index.py --sizes 10000 100000 --json out.json
+    python benchmarks/scale_index.py --docs 20000          # the issue's 20k documents
+
+Timings depend on the machine's load: the load average is printed with them. Run it
+alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sourcier import HASHING_MODEL, Document, Settings  # noqa: E402
+from sourcier.index import Index, optimize_index, update_index  # noqa: E402
+
+HASHING = Settings(model=HASHING_MODEL)
+
+
+def sentences() -> list[str]:
+    pool: list[str] = []
+    for line in (ROOT / "eval" / "piaf" / "corpus.jsonl").read_text().splitlines():
+        pool += re.split(r"(?<=[.!?])\s+", json.loads(line)["text"])
+    for f in sorted((ROOT / "corpus").glob("*.txt")):
+        pool += re.split(r"(?<=[.!?])\s+|\n+", f.read_text())
+    return [s.strip() for s in pool if len(s.strip()) > 30]
+
+
+def documents(n: int, pool: list[str], seed: int = 0) -> list[Document]:
+    rng = random.Random(seed)
+    zipf = [1.0 / (r + 1) ** 1.1 for r in range(200_000)]
+    rare = rng.choices(range(200_000), weights=zipf, k=2 * n)
+    docs = []
+    for i in range(n):
+        body = " ".join(rng.sample(pool, rng.randint(4, 9)))
+        text = f"{body} Réf. mot{rare[2 * i]} code{rare[2 * i + 1]}."
+        docs.append(
+            Document(
+                doc_id=hashlib.sha256(text.encode()).hexdigest(),
+                source=f"record:scale-{seed}-{i:08d}",
+                title=f"Communiqué {i}",
+                text=text,
+                language="fr",
+            )
+        )
+    return docs
+
+
+def disk(path: Path) -> dict[str, float]:
+    parts: dict[str, int] = {}
+    for f in path.rglob("*"):
+        if f.is_file():
+            rel = f.relative_to(path).parts
+            key = rel[2] if rel[0] == "segments" and len(rel) > 2 else rel[0]
+            key = {"sentence_scales.npy": "sentences.npy"}.get(key, key)
+            parts[key] = parts.get(key, 0) + f.stat().st_size
+    return {k: v for k, v in sorted(parts.items())}
+
+
+_PROBE = """
+import json, resource, sys, time, statistics
+sys.path.insert(0, sys.argv[3])
+import numpy, faiss
+from sourcier import search
+from sourcier.index import Index
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
+before = rss()
+t = time.perf_counter()
+idx = Index.open(sys.argv[1])
+opened = time.perf_counter() - t
+questions = json.loads(open(sys.argv[2]).read())
+for q in questions[:20]:
+    search(q, index=idx, k=5)
+times = []
+for q in questions:
+    t = time.perf_counter()
+    search(q, index=idx, k=5)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps({"open_s": opened, "rss_mb": rss() - before,
+    "search_p50_ms": 1000 * statistics.median(times),
+    "search_p95_ms": 1000 * times[int(0.95 * len(times))]}))
+"""
+
+
+def probe(path: Path, questions: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path), str(questions), str(ROOT / "src")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(n_docs: int, pool: list[str], scratch: Path, questions: Path) -> dict[str, Any]:
+    path = scratch / f"index-{n_docs}"
+    docs = documents(n_docs, pool)
+    t = time.perf_counter()
+    report = update_index(path, documents=docs, settings=HASHING, show_progress=False)
+    build = time.perf_counter() - t
+    chunks = report.chunks_added
+    print(f"  {n_docs} documents, {chunks} chunks: build {build:.1f} s", flush=True)
+    before = probe(path, questions)
+    size = disk(path)
+
+    live = Index.open(path)
+    extra = documents(10, pool, seed=1)
+    adds, removes, embeds, reloads = [], [], [], []
+    for doc in extra[:5]:
+        t = time.perf_counter()
+        r = update_index(path, documents=[doc], prune=False, embedder=live.embedder)
+        adds.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        live.embedder.embed_passages([doc.text])
+        embeds.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        live.reload()
+        reloads.append(time.perf_counter() - t)
+        assert r.chunks_added >= 1
+    for doc in docs[:5]:
+        t = time.perf_counter()
+        r = update_index(path, remove_ids=[doc.doc_id], embedder=live.embedder)
+        removes.append(time.perf_counter() - t)
+        assert r.chunks_removed >= 1
+    segments = r.segments
+    t = time.perf_counter()
+    merged = optimize_index(path)
+    merge = time.perf_counter() - t
+    total = sum(size.values())
+    result = {
+        "documents": n_docs,
+        "chunks": chunks,
+        "build_s": build,
+        "add_1_s": statistics.median(adds),
+        "embed_1_s": statistics.median(embeds),
+        "remove_1_s": statistics.median(removes),
+        "add_1_share": statistics.median(adds) / build,
+        "remove_1_share": statistics.median(removes) / build,
+        "reload_s": statistics.median(reloads),
+        "segments_before_merge": segments,
+        "merge_s": merge,
+        "merge_chunks": merged.chunks_written,
+        **before,
+        "disk_bytes_per_chunk": total / chunks,
+        "disk_parts_bytes_per_chunk": {k: v / chunks for k, v in size.items()},
+    }
+    shutil.rmtree(path)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[10_000, 100_000],
+        help="corpus sizes in chunks (about one document each)",
+    )
+    parser.add_argument("--docs", type=int, nargs="*", default=[], help="corpus sizes in documents")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    pool = sentences()
+    probe_docs = documents(2000, pool, seed=7)
+    scratch = Path(tempfile.mkdtemp(prefix="sourcier-scale-"))
+    try:
+        r = update_index(
+            scratch / "probe", documents=probe_docs, settings=HASHING, show_progress=False
+        )
+        per_doc = r.chunks_added / len(probe_docs)
+        shutil.rmtree(scratch / "probe")
+        qs = [
+            json.loads(line)["question"]
+            for line in (ROOT / "eval" / "piaf" / "queries.jsonl").read_text().splitlines()[:200]
+        ]
+        questions = scratch / "questions.json"
+        questions.write_text(json.dumps(qs))
+        sizes = [round(n / per_doc) for n in args.sizes] + list(args.docs)
+        results = []
+        for n_docs in sizes:
+            print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+            results.append(measure(n_docs, pool, scratch, questions))
+            print(json.dumps(results[-1], indent=1), flush=True)
+        out = {
+            "machine": f"{os.cpu_count()} cores, {platform()}",
+            "chunks_per_document": per_doc,
+            "results": results,
+        }
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def platform() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
