@@ -119,7 +119,8 @@ class DenseIndex:
         if len(ids) < max(flat_below, 1):
             # float16 on disk: searched as it will be after a save and a load
             vectors = vectors.astype(np.float16).astype(np.float32)
-            return cls(ids, vectors, kind="flat", index=_flat(vectors, ids))
+            index, stored = _flat(vectors, ids)
+            return cls(ids, stored, kind="flat", index=index)
         nlist = _nlist(len(ids))
         return cls(
             ids,
@@ -165,7 +166,7 @@ class DenseIndex:
             scales = None
             if kind == "flat":
                 vectors = np.load(folder / VECTORS, allow_pickle=False).astype(np.float32)
-                index = _flat(vectors, ids)
+                index, vectors = _flat(vectors, ids)
             elif kind == "ivf-hnsw-sq8":
                 vectors = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
                 if vectors.dtype == np.int8:
@@ -320,14 +321,20 @@ def _nlist(n: int) -> int:
     return max(64, 2 ** round(math.log2(4 * math.sqrt(n))))
 
 
-def _flat(vectors: np.ndarray, ids: np.ndarray) -> Any:
+def _flat(vectors: np.ndarray, ids: np.ndarray) -> tuple[Any, np.ndarray]:
+    """A flat index of ``vectors`` and a read-only view of the copy FAISS holds, so that
+    the vectors are in memory once (the caller's array can be dropped)."""
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-    return index
+    inner = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIDMap2(inner)  # keeps ``inner`` alive (referenced_objects)
+    if not len(ids):
+        return index, np.zeros((0, dim), dtype=np.float32)
+    index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+    view = faiss.rev_swig_ptr(inner.get_xb(), len(ids) * dim).reshape(len(ids), dim)
+    view.flags.writeable = False
+    return index, view
 
 
 def _ann(vectors: np.ndarray, ids: np.ndarray, nlist: int) -> Any:

@@ -190,19 +190,6 @@ class EmbeddingCache:
                 ],
             )
 
-    def prune(self, keep: Iterable[str]) -> int:
-        """Drop vectors of this model that no live chunk uses; return how many."""
-        keep_set = set(keep)
-        rows = self._db.execute(
-            "SELECT key FROM vectors WHERE model = ?", (self._model_id,)
-        ).fetchall()
-        stale = [(k,) for (k,) in rows if k not in keep_set]
-        with self._db:
-            self._db.executemany("DELETE FROM vectors WHERE key = ?", stale)
-        if stale:
-            self._db.execute("VACUUM")  # give the space back to the disk
-        return len(stale)
-
     def close(self) -> None:
         self._db.close()
 
