@@ -122,9 +122,6 @@ def merge_segments(
         segment = Segment(path, entry["name"])
         dead_docs = set(entry.get("deleted", ()))
         documents += [d for i, d in segment.documents.items() if i not in dead_docs]
-        rows_of: dict[int, list[int]] = {}
-        for row, fid, _start, _end in segment.sentence_rows:
-            rows_of.setdefault(int(fid), []).append(row)
         keep: list[int] = []
         dead_ids: set[int] = set()
         for position, (fid, chunk_id, doc_id, ordinal, start, end, label) in enumerate(
@@ -136,8 +133,17 @@ def merge_segments(
             keep.append(position)
             text = segment.documents[doc_id].text
             chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
-            rows = rows_of.get(int(fid), [])
-            spans.append([segment.sentence_rows[r][2:4] for r in rows])
+            first = int(segment.sentence_first[position])
+            rows = np.arange(first, first + int(segment.sentence_count[position]))
+            spans.append(
+                list(
+                    zip(
+                        segment.sentence_starts[rows].tolist(),
+                        segment.sentence_ends[rows].tolist(),
+                        strict=True,
+                    )
+                )
+            )
             codes.append(np.asarray(segment.codes[rows]))
             scales.append(np.asarray(segment.scales[rows]))
         vectors.append(segment.chunk_vectors(np.array(keep, dtype=np.int64)))

@@ -35,7 +35,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,15 @@ from .bm25_segments import SegmentedBM25
 from .dense import DenseIndex, DenseSegments
 from .errors import IndexCorruptError, IndexNotFoundError
 from .lexical import BM25Index
-from .segment import SEGMENTS, Segment, SentenceVectors, faiss_id_for, fsync_dir
+from .segment import (
+    SEGMENTS,
+    Segment,
+    SentenceSpans,
+    SentenceVectors,
+    faiss_id_for,
+    fsync_dir,
+    sentence_ranges,
+)
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -211,7 +219,7 @@ class Snapshot:
     positions: dict[int, int]  # FAISS id -> position in chunks
     by_chunk_id: dict[str, Chunk]
     sentence_vectors: SentenceVectors  # global row -> float32 vector
-    sentences: dict[str, list[tuple[int, int, int]]]  # chunk_id -> [(start, end, row)]
+    sentences: Mapping[str, list[tuple[int, int, int]]]  # chunk_id -> [(start, end, row)]
     segments: dict[str, Segment]  # the loaded segments by name (reused by a reload)
 
 
@@ -284,7 +292,8 @@ def _assemble(
 ) -> Snapshot:
     documents: dict[str, Document] = {}
     chunks: list[Chunk] = []
-    sentences: dict[str, list[tuple[int, int, int]]] = {}
+    firsts: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
     dense_parts: list[tuple[DenseIndex, np.ndarray]] = []
     bm25_dead: list[set[int]] = []
     vector_parts: list[tuple[np.ndarray, np.ndarray | None]] = []
@@ -293,18 +302,19 @@ def _assemble(
         docs = segment.documents
         documents.update({d: doc for d, doc in docs.items() if d not in dead_docs})
         dead_ids: list[int] = []
-        by_fid: dict[int, str] = {}
-        for fid, chunk_id, doc_id, ordinal, start, end, label in segment.chunk_rows:
+        live = np.ones(len(segment), dtype=bool)
+        for position, (fid, chunk_id, doc_id, ordinal, start, end, label) in enumerate(
+            segment.chunk_rows
+        ):
             if doc_id in dead_docs:
                 dead_ids.append(int(fid))
+                live[position] = False
                 continue
-            text = docs[doc_id].text
-            chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
-            by_fid[int(fid)] = chunk_id
-        for row, fid, start, end in segment.sentence_rows:
-            chunk_id = by_fid.get(int(fid))
-            if chunk_id is not None:
-                sentences.setdefault(chunk_id, []).append((start, end, row + row_offset))
+            doc = docs[doc_id]
+            text = doc.text[start:end]
+            chunks.append(Chunk(chunk_id, doc.doc_id, ordinal, start, end, text, label))
+        firsts.append(segment.sentence_first[live] + row_offset)
+        counts.append(segment.sentence_count[live])
         row_offset += len(segment.codes)
         dead = np.array(sorted(dead_ids), dtype=np.int64)
         dense_parts.append((segment.dense, dead))
@@ -315,10 +325,19 @@ def _assemble(
     if len(positions) != len(chunks):
         raise IndexCorruptError("a chunk is live in two segments; rebuild the index")
     dim = int(manifest.get("dimension", 0))
+    chunk_tuple = tuple(chunks)
+    sentences = SentenceSpans(
+        chunk_tuple,
+        positions,
+        _joined(firsts, np.int64),
+        _joined(counts, np.int32),
+        _joined([s.sentence_starts for s in parts], np.int32),
+        _joined([s.sentence_ends for s in parts], np.int32),
+    )
     return Snapshot(
         manifest=manifest,
         documents=dict(sorted(documents.items(), key=lambda kv: kv[1].source)),
-        chunks=tuple(chunks),
+        chunks=chunk_tuple,
         faiss_ids=faiss_ids,
         dense=DenseSegments(dense_parts),
         bm25=SegmentedBM25([s.bm25 for s in parts], deleted=bm25_dead),
@@ -328,6 +347,10 @@ def _assemble(
         sentences=sentences,
         segments=by_name,
     )
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
 def _read_legacy(gen: Path, manifest: dict[str, Any]) -> Snapshot:
@@ -382,9 +405,20 @@ def _read_legacy(gen: Path, manifest: dict[str, Any]) -> Snapshot:
             f"{len(bm25)} BM25 entries",
         )
     positions = {int(f): i for i, f in enumerate(faiss_ids)}
-    sentences: dict[str, list[tuple[int, int, int]]] = {}
-    for row, fid, start, end in sentence_rows:
-        sentences.setdefault(chunks[positions[fid]].chunk_id, []).append((start, end, row))
+    try:
+        first, count = sentence_ranges(
+            np.array([r[1] for r in sentence_rows], dtype=np.int64), faiss_ids
+        )
+    except ValueError as err:
+        raise corrupt(path, f"{gen.name}: {err}") from err
+    sentences = SentenceSpans(
+        tuple(chunks),
+        positions,
+        first,
+        count,
+        np.array([r[2] for r in sentence_rows], dtype=np.int32),
+        np.array([r[3] for r in sentence_rows], dtype=np.int32),
+    )
     dim = int(manifest.get("dimension", 0))
     return Snapshot(
         manifest=manifest,
