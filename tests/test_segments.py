@@ -151,16 +151,20 @@ def test_an_edited_file_gets_a_new_segment_and_its_old_copy_a_tombstone(
 
 
 def test_the_size_tiered_policy() -> None:
-    policy = MergePolicy(factor=4, floor=100, expunge=0.3)
-    assert [policy.tier(n) for n in (1, 99, 100, 399, 400, 1599, 1600)] == [0, 0, 1, 1, 2, 2, 3]
+    policy = MergePolicy(factor=4, floor=100, spread=1.5, expunge=0.3)
 
     def entry(name: str, chunks: int, dead: int = 0) -> dict:
         return {"name": name, "chunks": chunks, "deleted_chunks": dead, "deleted": []}
 
-    small = [entry(f"s{i}", 10) for i in range(6)]
-    assert plan(small, policy) == [["s0", "s1", "s2", "s3"]]  # the oldest four of tier 0
+    small = [entry(f"s{i}", 10 + i) for i in range(6)]
+    assert plan(small, policy) == [["s0", "s1", "s2", "s3"]]  # the oldest four of a class
     mixed = [entry("big", 500), *small[:3], entry("mid", 150)]
-    assert plan(mixed, policy) == []  # no tier holds four
+    assert plan(mixed, policy) == []  # no class holds four
+    # a build's size cap: 99,999 and 100,000 live chunks are one class, not two tiers
+    capped = [entry(f"c{i}", 100_000 - (i % 2)) for i in range(4)]
+    assert plan(capped, policy) == [["c0", "c1", "c2", "c3"]]
+    # sizes that grow by more than the spread are not merged together
+    assert plan([entry(f"g{i}", 200 * 2**i) for i in range(5)], policy) == []
     assert plan([entry("a", 500, dead=200), *small[:2]], policy) == [["a"]]  # 40% deleted
 
 
@@ -176,11 +180,7 @@ def test_builds_merge_as_they_go_and_lose_nothing(tmp_path: Path) -> None:
         assert len(load_index(index).documents()) == i + 1
     assert merged > 0
     entries = load_index(index).manifest["segments"]
-    tiers: dict[int, int] = {}
-    for e in entries:
-        tier = policy.tier(e["chunks"] - e["deleted_chunks"])
-        tiers[tier] = tiers.get(tier, 0) + 1
-    assert all(n < policy.factor for n in tiers.values())  # every full tier was merged
+    assert all(len(b) < policy.factor for b in policy.buckets(entries))  # all full ones merged
     one = tmp_path / "one"
     update_index(one, documents=docs, settings=HASHING, merge=None)
     questions = _questions(30)

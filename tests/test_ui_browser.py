@@ -315,3 +315,83 @@ def test_an_oversized_upload_is_held_back_in_french(
         browser.close()
     finally:
         demo.close()
+
+
+@pytest.mark.llm_server
+def test_a_model_answer_streams_unverified_then_settles_verified(
+    shared_hashing_index: Path, tmp_path: Path, pw, llama_server: str
+) -> None:
+    """With `--llm`, the chat shows the model's words as they come, marked as not yet
+    verified, then replaces them with the verified answer (or the extractive one with a
+    notice): no unverified text or marker is left, every marker opens its exact span,
+    and the extractive mode is one click away."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    import re
+    import shutil
+
+    from sourcier import load_index
+    from sourcier.ui import build_app
+
+    index = tmp_path / "index"
+    shutil.copytree(shared_hashing_index, index)
+    demo = build_app(index=index, llm="openai:smollm2", llm_base_url=llama_server, llm_timeout=180)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.set_default_timeout(240_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#question textarea")
+        page.get_by_role("tab", name="Réglages").click()
+        page.get_by_text("Générative : smollm2").wait_for()  # the setting names the model
+        page.fill("#question textarea", "Qui préside le pôle SCS ?")
+        page.click("#send")
+        page.wait_for_function(  # the model's raw words, flagged, while it writes
+            "() => document.querySelector('#chat').innerText.includes('pas encore vérifié')"
+        )
+        page.wait_for_function(
+            """() => {
+                const bots = document.querySelectorAll("#chat [data-testid='bot']");
+                const text = bots.length ? bots[bots.length - 1].innerText : "";
+                return /Réponse (générative|extractive)/.test(text) && !text.includes("▌");
+            }"""
+        )
+        bot = page.locator("#chat [data-testid='bot']").last
+        final = bot.inner_text()
+        assert "pas encore vérifié" not in final
+        assert "Réponse générative (smollm2)" in final or "⚠️" in final  # else a notice
+        links = bot.locator("a[href^='#cite/']")
+        shown = {int(n) for n in re.findall(r"\[(\d+)\]", final)}
+        assert len(shown) == len({links.nth(i).inner_text() for i in range(links.count())})
+        idx = load_index(index)
+        for i in range(links.count()):
+            _, doc_id, start, end = links.nth(i).get_attribute("href").split("/")
+            assert 0 <= int(start) < int(end) <= len(idx.document(doc_id).text)
+        if links.count():
+            href = links.first.get_attribute("href")
+            _, doc_id, start, end = href.split("/")
+            links.first.click()
+            mark = page.locator("#doc-viewer mark#cite")
+            mark.wait_for()
+            quote = idx.document(doc_id).text[int(start) : int(end)]
+            assert " ".join(mark.inner_text().split()) == " ".join(quote.split())
+
+        page.get_by_role("tab", name="Réglages").click()
+        page.get_by_text("Extractive : citations exactes").click()
+        before = page.locator("#chat [data-testid='bot']").count()
+        page.fill("#question textarea", "Qui préside le pôle SCS ?")
+        page.click("#send")
+        page.wait_for_function(
+            """([n]) => {
+                const bots = document.querySelectorAll("#chat [data-testid='bot']");
+                return bots.length > n &&
+                    bots[bots.length - 1].innerText.includes("Réponse extractive");
+            }""",
+            arg=[before],
+        )
+        assert "HENRY" in page.locator("#chat [data-testid='bot']").last.inner_text()
+        browser.close()
+    finally:
+        demo.close()

@@ -1,15 +1,20 @@
 """Merging segments: which ones (a size-tiered policy) and how (without re-embedding).
 
-The policy is Lucene's log merge policy, in live chunks:
+The policy is size-tiered (Cassandra's STCS, close to Lucene's log merge policy), in
+live chunks:
 
-- a segment with fewer than ``floor`` live chunks is in tier 0; above, a segment of
-  ``n`` live chunks is in tier ``1 + floor(log_factor(n / floor))``;
-- when a tier holds ``factor`` segments, the oldest ``factor`` of them are merged into
-  one, which lands in a higher tier (and can complete it in turn);
-- a segment whose deleted share exceeds ``expunge`` is rewritten without its deleted
-  chunks, so tombstones never cost more than that share of a segment's space.
+- segments are put in buckets of similar size: in order of size, a segment joins the
+  current bucket while it is at most ``spread`` (1.5) times the bucket's mean size;
+  every segment under ``floor`` chunks shares the lowest bucket;
+- when a bucket holds ``factor`` (10) segments, the oldest ``factor`` of them are merged
+  into one, about ``factor`` times bigger (it can fill a bucket in turn);
+- a segment whose deleted share exceeds ``expunge`` (30%) is rewritten alone, so
+  tombstones never cost more than that share of a segment's space.
 
-So an index of ``N`` chunks has at most ``(factor - 1)`` segments per tier, about
+Buckets by ratio, not fixed tiers by ``log10(size)``: with fixed tiers, segments of
+99,999 and 100,000 chunks (a build's size cap) fell in two tiers and never merged.
+
+So an index of ``N`` chunks has at most ``factor - 1`` segments per size class, about
 ``(factor - 1) · log_factor(N / floor)`` in all, and each chunk is rewritten about
 ``log_factor(N / floor)`` times over its life: updates stay O(change), amortised.
 ``sourcier index --optimize`` merges every segment into one.
@@ -23,7 +28,6 @@ exactly as a build does, so a merge killed at any moment leaves the index as it 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,19 +50,32 @@ class MergePolicy:
     """When segments are merged (see the module's doc).
 
     Attributes:
-        factor: segments of one tier that trigger a merge (>= 2).
-        floor: live chunks under which every segment is in the lowest tier.
+        factor: segments of one size class that trigger a merge (>= 2).
+        floor: live chunks under which every segment is in the lowest class.
+        spread: how much bigger than its bucket's mean a segment may be to join it.
         expunge: deleted share above which a segment is rewritten alone.
     """
 
     factor: int = 10
     floor: int = 1000
+    spread: float = 1.5
     expunge: float = 0.3
 
-    def tier(self, live_chunks: int) -> int:
-        if live_chunks < self.floor:
-            return 0
-        return 1 + int(math.log(live_chunks / self.floor, self.factor) + 1e-9)
+    def buckets(self, entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """The entries in buckets of similar live size, smallest first."""
+        found: list[list[dict[str, Any]]] = []
+        total = 0
+        for entry in sorted(entries, key=live_chunks):
+            n = live_chunks(entry)
+            if found:
+                mean = total / len(found[-1])
+                if (n < self.floor and mean < self.floor) or n <= self.spread * mean:
+                    found[-1].append(entry)
+                    total += n
+                    continue
+            found.append([entry])
+            total = n
+        return found
 
 
 def live_chunks(entry: dict[str, Any]) -> int:
@@ -67,11 +84,10 @@ def live_chunks(entry: dict[str, Any]) -> int:
 
 def plan(entries: Sequence[dict[str, Any]], policy: MergePolicy) -> list[list[str]]:
     """The groups of segment names to merge now, each group in manifest order."""
-    tiers: dict[int, list[str]] = {}
-    for entry in entries:
-        tiers.setdefault(policy.tier(live_chunks(entry)), []).append(entry["name"])
+    order = {e["name"]: i for i, e in enumerate(entries)}
     groups: list[list[str]] = []
-    for members in tiers.values():
+    for bucket in policy.buckets(entries):
+        members = sorted((e["name"] for e in bucket), key=order.__getitem__)
         while len(members) >= policy.factor:
             groups.append(members[: policy.factor])
             members = members[policy.factor :]
