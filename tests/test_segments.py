@@ -372,3 +372,26 @@ def test_a_big_build_writes_several_segments_of_whole_documents(
     update_index(one, documents=docs, settings=HASHING, merge=None)
     questions = _questions(20)
     assert _ranking(path, questions, "hybrid") == _ranking(one, questions, "hybrid")
+
+
+def test_a_reader_whose_generation_is_cleaned_away_reads_the_new_one(
+    hashing_index: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writes and a merge between a reader's look at CURRENT and its reading of the
+    segments remove what it was about to read: it reads the new CURRENT instead."""
+    real = store.read_snapshot
+    calls: list[str] = []
+
+    def racing(gen: Path, **kwargs):
+        calls.append(gen.name)
+        if len(calls) == 1:  # the writers get in between
+            for name in ("a.md", "b.md"):
+                (corpus_dir / name).write_text(f"# {name}\n\nLe port de Toulon innove ({name}).\n")
+                update_index(hashing_index, paths=[corpus_dir / name], prune=False)
+                optimize_index(hashing_index)
+        return real(gen, **kwargs)
+
+    monkeypatch.setattr(store, "read_snapshot", racing)
+    snapshot = store.open_live(hashing_index)
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert len(snapshot.documents) == 7

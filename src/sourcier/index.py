@@ -94,7 +94,7 @@ class Index:
             IndexCorruptError: the files are damaged.
         """
         path = Path(path)
-        snapshot = store.read_snapshot(store.require_index(path))
+        snapshot = store.open_live(path)
         effective = _settings_for(snapshot.manifest, settings, path)
         return cls(path, snapshot, effective, cache_dir=cache_dir)
 
@@ -220,9 +220,7 @@ class Index:
 
     def reload(self) -> None:
         """Switch to the live generation on disk (after a write by anyone)."""
-        snapshot = store.read_snapshot(
-            store.require_index(self.path), loaded=self._snapshot.segments
-        )
+        snapshot = store.open_live(self.path, loaded=self._snapshot.segments)
         _settings_for(snapshot.manifest, self.settings, self.path)
         self._snapshot = snapshot
 

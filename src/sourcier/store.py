@@ -284,6 +284,24 @@ def read_snapshot(gen: Path, *, loaded: dict[str, Segment] | None = None) -> Sna
     return _assemble(manifest, list(segments.values()), deleted, segments)
 
 
+def open_live(path: Path, *, loaded: dict[str, Segment] | None = None) -> Snapshot:
+    """The live generation of ``path``, loaded.
+
+    A writer removes the segments only two generations back, so a reader that read an
+    old ``CURRENT`` just before two writes finished can find a segment gone: it then
+    reads the new ``CURRENT`` again (up to three times) instead of failing.
+    """
+    for attempt in range(3):
+        gen = require_index(path)
+        try:
+            return read_snapshot(gen, loaded=loaded)
+        except IndexCorruptError:
+            if attempt == 2 or current_generation(path) == gen:
+                raise
+            log.info("%s changed while it was read; reading it again", path)
+    raise AssertionError("unreachable")
+
+
 def _assemble(
     manifest: dict[str, Any],
     parts: list[Segment],
