@@ -130,7 +130,8 @@ def merge_segments(
     documents: list[Document] = []
     chunks: list[Chunk] = []
     vectors: list[np.ndarray] = []
-    spans: list[list[tuple[int, int]]] = []
+    spans: list[np.ndarray] = []  # per chunk, its sentences' (start, end) rows
+    row_ranges: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     scales: list[np.ndarray] = []
     bm25_parts: list[tuple[BM25Segment, set[int]]] = []
@@ -147,22 +148,16 @@ def merge_segments(
                 dead_ids.add(int(fid))
                 continue
             keep.append(position)
-            text = segment.documents[doc_id].text
-            chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, text[start:end], label))
+            chunks.append(Chunk(chunk_id, doc_id, ordinal, start, end, "", label))  # no text
             first = int(segment.sentence_first[position])
-            rows = np.arange(first, first + int(segment.sentence_count[position]))
-            spans.append(
-                list(
-                    zip(
-                        segment.sentence_starts[rows].tolist(),
-                        segment.sentence_ends[rows].tolist(),
-                        strict=True,
-                    )
-                )
-            )
-            codes.append(np.asarray(segment.codes[rows]))
-            scales.append(np.asarray(segment.scales[rows]))
+            rows = slice(first, first + int(segment.sentence_count[position]))
+            spans.append(np.stack([segment.sentence_starts[rows], segment.sentence_ends[rows]], 1))
+            row_ranges.append(np.arange(rows.start, rows.stop))
         vectors.append(segment.chunk_vectors(np.array(keep, dtype=np.int64)))
+        taken = np.concatenate(row_ranges) if row_ranges else np.zeros(0, dtype=np.int64)
+        codes.append(np.asarray(segment.codes[taken]))
+        scales.append(np.asarray(segment.scales[taken]))
+        row_ranges.clear()
         bm25_parts.append((segment.bm25, dead_ids))
     dim = int(manifest["dimension"])
     data = SegmentData(

@@ -86,7 +86,9 @@ class SegmentData:
     """What a new segment holds, ready to write (from a build or a merge).
 
     ``sentence_codes`` / ``sentence_scales`` are the int8 sentence vectors in the order of
-    ``sentence_spans`` flattened (chunk after chunk).
+    ``sentence_spans`` flattened (chunk after chunk). Only the chunks' ids, offsets and
+    labels are written (their text is the document's), so a merge passes chunks without
+    their text.
     """
 
     documents: Sequence[Document]
@@ -136,9 +138,10 @@ def write_segment(
     db = sqlite3.connect(tmp / DOCS_DB)
     try:
         db.executescript(_SCHEMA)
+        # generators, not lists: a merge of a million chunks writes millions of rows
         db.executemany(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            (
                 (
                     d.doc_id,
                     d.source,
@@ -150,25 +153,25 @@ def write_segment(
                     per_doc.get(d.doc_id, 0),
                 )
                 for d in data.documents
-            ],
+            ),
         )
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            (
                 (int(i), c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.label, n)
                 for n, (i, c) in enumerate(zip(ids, chunks, strict=True))
-            ],
+            ),
         )
         db.executemany(
             "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-            [
-                (row, int(fid), start, end)
+            (
+                (row, int(fid), int(start), int(end))
                 for row, (fid, start, end) in enumerate(
                     (fid, s, e)
                     for fid, spans in zip(ids, data.sentence_spans, strict=True)
                     for s, e in spans
                 )
-            ],
+            ),
         )
         db.commit()
     finally:
