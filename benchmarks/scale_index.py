@@ -87,14 +87,22 @@ def documents(n: int, pool: list[str], seed: int = 0) -> list[Document]:
 
 
 def disk(path: Path) -> dict[str, float]:
+    """Bytes of the live generation, by part: its segments, manifest and journal. (Right
+    after a merge the segments it replaced stay on disk until the next write, for
+    readers of the generation before; they are not counted.)"""
+    from sourcier import store
+
     parts: dict[str, int] = {}
-    for f in path.rglob("*"):
-        if f.is_file():
-            rel = f.relative_to(path).parts
-            key = rel[2] if rel[0] == "segments" and len(rel) > 2 else rel[0]
-            key = {"sentence_scales.npy": "sentences.npy"}.get(key, key)
-            parts[key] = parts.get(key, 0) + f.stat().st_size
-    return {k: v for k, v in sorted(parts.items())}
+    files = [f for seg in store.live_segments(path) for f in seg.rglob("*") if f.is_file()]
+    files += [f for f in store.current_generation(path).rglob("*") if f.is_file()]
+    files += [path / n for n in ("CURRENT", store.CACHE) if (path / n).is_file()]
+    for f in files:
+        rel = f.relative_to(path).parts
+        key = rel[2] if rel[0] == "segments" and len(rel) > 2 else rel[0]
+        key = {"sentence_scales.npy": "sentences.npy"}.get(key, key)
+        key = "manifest" if key.startswith("gen-") else key
+        parts[key] = parts.get(key, 0) + f.stat().st_size
+    return dict(sorted(parts.items()))
 
 
 _PROBE = """
@@ -210,7 +218,6 @@ def measure(
     print(f"  {n_docs} documents, {chunks} chunks: build {build:.1f} s", flush=True)
     before = probe(path, questions)
     size = disk(path)
-    size.pop("bench-build.json", None)
     update = phase("update", path, n_docs)
     merge = phase("merge", path, n_docs)
     total = sum(size.values())

@@ -21,7 +21,7 @@ from .errors import IndexCorruptError, IndexMismatchError, InputError, LoadError
 from .loaders import discover, load_document
 from .merge import MergePolicy, MergeReport, run_merges
 from .multivector import embed_with_sentences
-from .segment import SegmentData, catalogue, quantize, write_segment
+from .segment import SegmentData, catalogue, find, quantize, write_segment
 from .settings import Settings
 from .types import BuildReport, Chunk, Document, Skipped
 
@@ -345,10 +345,16 @@ def update_index(
                 _accept(doc, fresh, by_source, skipped)
         excluded -= set(by_source)  # named again: back in
 
-        # 2. decide the new document set
-        old_docs = dict(old.documents) if old else {}
+        # 2. decide the new document set: from every live document when files may have
+        #    disappeared (a folder or record sync), else from the few a lookup finds
         roots = [Path(os.path.abspath(p)) for p in paths]
         record_sync = bool(documents) and prune
+        if old is None:
+            old_docs: dict[str, LiveDocument] = {}
+        elif old.legacy is not None or (prune and (roots or record_sync)):
+            old_docs = old.all_documents()  # (an older format is rewritten whole)
+        else:
+            old_docs = old.find(set(fresh) | set(remove_ids), set(by_source))
         keep: set[str] = set()
         for doc_id, live_doc in old_docs.items():
             if doc_id in remove_ids:
@@ -428,7 +434,7 @@ def update_index(
         #      most SEGMENT_CHUNKS chunks each, so memory stays bounded), then publish
         #      a manifest that lists them (the removed sources go in it too: in or out
         #      with the generation)
-        entries = _entries_after(old, tombstoned)
+        entries = _entries_after(old, old_docs, tombstoned)
         embedded = 0
         chunkless = set(to_write) - {c.doc_id for c in chunks}  # they go in the last one
         batches = _batches(chunks, SEGMENT_CHUNKS) or ([(0, 0)] if to_write else [])
@@ -520,29 +526,74 @@ class LiveDocument:
     chunks: int
 
 
-@dataclass(frozen=True)
 class LiveState:
-    """What a writer reads of the live index: its manifest and a catalogue of documents.
+    """What a writer reads of the live index: its manifest, and its documents' ids,
+    sources and chunk counts as far as it asks (no text, no vectors).
 
     ``legacy`` is the whole snapshot of a format 2 or 3 index (which is rewritten).
     """
 
-    manifest: dict[str, Any]
-    documents: dict[str, LiveDocument]
-    legacy: store.Snapshot | None
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        legacy: store.Snapshot | None = None,
+        legacy_documents: dict[str, LiveDocument] | None = None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.legacy = legacy
+        self._legacy_documents = legacy_documents
 
     @property
     def chunk_count(self) -> int:
-        return sum(d.chunks for d in self.documents.values())
+        if self._legacy_documents is not None:
+            return sum(d.chunks for d in self._legacy_documents.values())
+        return int(self.manifest.get("chunks", 0))
+
+    def all_documents(self) -> dict[str, LiveDocument]:
+        """Every live document (reads each segment's catalogue)."""
+        if self._legacy_documents is not None:
+            return dict(self._legacy_documents)
+        return self._collect(lambda name: catalogue(self.path, name))
+
+    def find(self, doc_ids: set[str], sources: set[str]) -> dict[str, LiveDocument]:
+        """The live documents with one of these ids or sources."""
+        if self._legacy_documents is not None:
+            return {
+                i: d
+                for i, d in self._legacy_documents.items()
+                if i in doc_ids or d.source in sources
+            }
+        if not doc_ids and not sources:
+            return {}
+        return self._collect(lambda name: find(self.path, name, sorted(doc_ids), sorted(sources)))
+
+    def _collect(
+        self, rows_of: Callable[[str], list[tuple[str, str, int]]]
+    ) -> dict[str, LiveDocument]:
+        docs: dict[str, LiveDocument] = {}
+        for entry in self.manifest["segments"]:
+            dead = set(entry.get("deleted", ()))
+            try:
+                rows = rows_of(entry["name"])
+            except IndexCorruptError as err:
+                raise store.corrupt(self.path, str(err)) from err
+            for doc_id, source, n in rows:
+                if doc_id not in dead:
+                    docs[doc_id] = LiveDocument(source, entry["name"], n)
+        return docs
 
 
-def _entries_after(old: LiveState | None, tombstoned: set[str]) -> list[dict[str, Any]]:
+def _entries_after(
+    old: LiveState | None, old_docs: dict[str, LiveDocument], tombstoned: set[str]
+) -> list[dict[str, Any]]:
     """The live manifest's segments with new tombstones; fully deleted segments dropped."""
     if old is None or old.legacy is not None:
         return []
     by_segment: dict[str, set[str]] = {}
     for doc_id in tombstoned:
-        seg = old.documents[doc_id].segment
+        seg = old_docs[doc_id].segment
         if seg is not None:
             by_segment.setdefault(seg, set()).add(doc_id)
     entries = []
@@ -555,7 +606,7 @@ def _entries_after(old: LiveState | None, tombstoned: set[str]) -> list[dict[str
         if len(deleted) >= int(entry["documents"]):
             continue  # nothing live left in it
         dead_chunks = int(entry.get("deleted_chunks", 0)) + sum(
-            old.documents[d].chunks for d in new_dead
+            old_docs[d].chunks for d in new_dead
         )
         entries.append({**entry, "deleted": deleted, "deleted_chunks": dead_chunks})
     return entries
@@ -657,8 +708,9 @@ def _live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[st
     """The live index as a writer needs it (None for a new one) and its manifest as far as
     readable.
 
-    A writer reads only the segments' catalogues (no text, no vectors), so an update
-    costs what changed. A full build (``rebuild``) opens every segment instead, so that
+    A writer reads only the segments' catalogues (no text, no vectors), and for an
+    update of a few files only the rows it looks up, so an update costs what changed.
+    A full build (``rebuild``) opens every segment instead, so that
     a damaged one is found: it is logged and the index is built again; otherwise its
     IndexCorruptError is raised.
     """
@@ -675,20 +727,10 @@ def _live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[st
             docs = {
                 i: LiveDocument(d.source, None, counts.get(i, 0)) for i, d in snap.documents.items()
             }
-            return LiveState(manifest, docs, snap), manifest
+            return LiveState(path, manifest, snap, docs), manifest
         if rebuild:
             store.read_snapshot(gen)  # every part of every segment opens
-        docs = {}
-        for entry in manifest["segments"]:
-            dead = set(entry.get("deleted", ()))
-            try:
-                listed = catalogue(path, entry["name"])
-            except IndexCorruptError as err:
-                raise store.corrupt(path, f"{gen.name}: {err}") from err
-            for doc_id, source, n in listed:
-                if doc_id not in dead:
-                    docs[doc_id] = LiveDocument(source, entry["name"], n)
-        return LiveState(manifest, docs, None), manifest
+        return LiveState(path, manifest), manifest
     except IndexCorruptError as err:
         if not rebuild:
             raise

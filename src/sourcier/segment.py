@@ -50,6 +50,7 @@ CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text BLOB NOT NULL,
     date_raw TEXT, date_iso TEXT, language TEXT NOT NULL, chunks INTEGER NOT NULL
 );
+CREATE INDEX documents_source ON documents(source);
 CREATE TABLE chunks (
     faiss_id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
@@ -334,6 +335,38 @@ class SentenceSpans(Mapping[str, list[tuple[int, int, int]]]):
 
 def _text(stored: bytes) -> str:
     return zlib.decompress(stored).decode("utf-8")
+
+
+def find(
+    path: Path, name: str, doc_ids: Sequence[str], sources: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """``(doc_id, source, chunk count)`` of the documents of a segment that have one of
+    these ids or sources: indexed lookups, so an update of a few files reads a few rows.
+
+    Raises:
+        IndexCorruptError: the segment is missing or unreadable.
+    """
+    db_path = path / SEGMENTS / name / DOCS_DB
+    if not db_path.is_file():
+        raise IndexCorruptError(f"segment {name} is missing")
+    found: dict[str, tuple[str, str, int]] = {}
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            for column, values in (("doc_id", list(doc_ids)), ("source", list(sources))):
+                for i in range(0, len(values), 500):
+                    part = values[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    for d, s, n in db.execute(
+                        f"SELECT doc_id, source, chunks FROM documents WHERE {column} IN ({marks})",
+                        part,
+                    ):
+                        found[str(d)] = (str(d), str(s), int(n))
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise IndexCorruptError(f"segment {name}: {err}") from err
+    return list(found.values())
 
 
 class Segment:
