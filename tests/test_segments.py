@@ -21,7 +21,7 @@ from conftest import CRASH_AT, WARM_UP, kill_during, time_work
 from sourcier import HASHING_MODEL, Document, Settings, build_index, load_index, search, store
 from sourcier.cli import main
 from sourcier.index import optimize_index, update_index
-from sourcier.merge import MergePolicy, plan
+from sourcier.merge import MergePolicy, optimize_plan, plan, run_merges
 from sourcier.segment import SentenceVectors, quantize
 
 HASHING = Settings(model=HASHING_MODEL)
@@ -166,6 +166,12 @@ def test_the_size_tiered_policy() -> None:
     # sizes that grow by more than the spread are not merged together
     assert plan([entry(f"g{i}", 200 * 2**i) for i in range(5)], policy) == []
     assert plan([entry("a", 500, dead=200), *small[:2]], policy) == [["a"]]  # 40% deleted
+    # no merge writes more than max_chunks: a merge holds its segments in memory
+    capped_policy = MergePolicy(factor=4, floor=100, max_chunks=350_000)
+    assert plan(capped, capped_policy) == []
+    runs = optimize_plan([entry("x", 200), entry("y", 200), entry("z", 200, dead=1)], 450)
+    assert runs == [["x", "y"], ["z"]]  # two runs that fit; z alone for its deletion
+    assert optimize_plan([entry("x", 200), entry("y", 300)], 450) == []  # nothing to gain
 
 
 def test_builds_merge_as_they_go_and_lose_nothing(tmp_path: Path) -> None:
@@ -395,3 +401,17 @@ def test_a_reader_whose_generation_is_cleaned_away_reads_the_new_one(
     snapshot = store.open_live(hashing_index)
     assert len(calls) == 2 and calls[0] != calls[1]
     assert len(snapshot.documents) == 7
+
+
+def test_optimize_keeps_segments_within_the_size_cap(tmp_path: Path) -> None:
+    docs = _piaf_documents()[:60]
+    index = tmp_path / "index"
+    for i in range(0, 60, 10):
+        update_index(index, documents=docs[i : i + 10], prune=False, settings=HASHING, merge=None)
+    total = len(load_index(index))
+    manifest = load_index(index).manifest
+    report = run_merges(index, manifest, MergePolicy(max_chunks=total // 2), optimize=True)
+    entries = load_index(index).manifest["segments"]
+    assert report.segments_after == len(entries) >= 2
+    assert all(e["chunks"] <= total // 2 for e in entries)
+    assert sum(e["chunks"] for e in entries) == total

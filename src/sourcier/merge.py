@@ -17,7 +17,9 @@ Buckets by ratio, not fixed tiers by ``log10(size)``: with fixed tiers, segments
 So an index of ``N`` chunks has at most ``factor - 1`` segments per size class, about
 ``(factor - 1) · log_factor(N / floor)`` in all, and each chunk is rewritten about
 ``log_factor(N / floor)`` times over its life: updates stay O(change), amortised.
-``sourcier index --optimize`` merges every segment into one.
+``sourcier index --optimize`` merges every segment into one. No merge writes more than
+``max_chunks`` (1M) live chunks: a merge holds its segments in memory (16.6 GB measured
+at 1M chunks, 512-d), so a bigger index keeps segments of about 1M.
 
 A merge copies what its segments hold: vectors, int8 sentence vectors and BM25
 postings (:meth:`~sourcier.bm25_segments.BM25Segment.merge`); nothing is analysed or
@@ -54,12 +56,16 @@ class MergePolicy:
         floor: live chunks under which every segment is in the lowest class.
         spread: how much bigger than its bucket's mean a segment may be to join it.
         expunge: deleted share above which a segment is rewritten alone.
+        max_chunks: live chunks a merge may write into one segment at most. A merge
+            holds its segments in memory: 16.6 GB at 1M chunks (512-d) on the 24 GiB
+            machine this was measured on, so bigger indexes keep several segments.
     """
 
     factor: int = 10
     floor: int = 1000
     spread: float = 1.5
     expunge: float = 0.3
+    max_chunks: int = 1_000_000
 
     def buckets(self, entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """The entries in buckets of similar live size, smallest first."""
@@ -88,9 +94,11 @@ def plan(entries: Sequence[dict[str, Any]], policy: MergePolicy) -> list[list[st
     groups: list[list[str]] = []
     for bucket in policy.buckets(entries):
         members = sorted((e["name"] for e in bucket), key=order.__getitem__)
+        size = {e["name"]: live_chunks(e) for e in bucket}
         while len(members) >= policy.factor:
-            groups.append(members[: policy.factor])
-            members = members[policy.factor :]
+            group, members = members[: policy.factor], members[policy.factor :]
+            if sum(size[n] for n in group) <= policy.max_chunks:
+                groups.append(group)
     grouped = {name for group in groups for name in group}
     for entry in entries:
         chunks = int(entry.get("chunks", 0))
@@ -98,6 +106,27 @@ def plan(entries: Sequence[dict[str, Any]], policy: MergePolicy) -> list[list[st
         if entry["name"] not in grouped and chunks and dead / chunks > policy.expunge:
             groups.append([entry["name"]])
     return groups
+
+
+def optimize_plan(entries: Sequence[dict[str, Any]], max_chunks: int) -> list[list[str]]:
+    """``--optimize``: runs of adjacent segments of at most ``max_chunks`` live chunks
+    each (every segment when they fit), merged into one segment per run; a run of one
+    segment is rewritten only if it has deletions."""
+    runs: list[list[dict[str, Any]]] = []
+    total = 0
+    for entry in entries:
+        n = live_chunks(entry)
+        if runs and total + n <= max_chunks:
+            runs[-1].append(entry)
+            total += n
+        else:
+            runs.append([entry])
+            total = n
+    return [
+        [e["name"] for e in run]
+        for run in runs
+        if len(run) > 1 or any(e.get("deleted") or e.get("deleted_chunks") for e in run)
+    ]
 
 
 @dataclass(frozen=True)
@@ -199,16 +228,16 @@ def run_merges(
     optimize: bool = False,
     flat_below: int = FLAT_BELOW,
 ) -> MergeReport:
-    """Merge what ``policy`` asks for (``optimize``: everything into one segment), round
-    after round until nothing is left to merge. Caller holds the writer lock."""
+    """Merge what ``policy`` asks for (``optimize``: everything into as few segments as
+    ``max_chunks`` allows, one below it), round after round until nothing is left to
+    merge. Caller holds the writer lock."""
     t0 = time.perf_counter()
     before = len(manifest.get("segments", ()))
     merged = written = 0
     for _ in range(64):  # each round removes at least one segment; this only bounds a bug
         entries = manifest.get("segments", [])
         if optimize:
-            needs = len(entries) > 1 or any(e.get("deleted") for e in entries)
-            groups = [[e["name"] for e in entries]] if needs else []
+            groups = optimize_plan(entries, (policy or MergePolicy()).max_chunks)
         else:
             groups = plan(entries, policy) if policy is not None else []
         if not groups:
