@@ -16,8 +16,7 @@ Files in the folder (no pickle): ``ids.npy`` (int64, sorted), ``vectors.npy`` (r
 aligned with ``ids``: float16, read into float32 memory for flat, which moves cosines by
 less than 1e-3; memory-mapped for ANN and read only for the candidates it re-scores),
 ``ann.faiss`` (ANN only) and ``dense.json`` (kind, dimension, nlist, encoding). Folders
-written before (float32 flat vectors) are read as they are, and so are int8 vectors
-with a scale per row in ``scales.npy``.
+written before (float32 flat vectors) are read as they are.
 
 Why not int8 copies for re-scoring, at half the bytes: their cosines are off by about
 1e-3, enough to reorder near neighbours. Measured at 100k chunks (benchmarks/dense_ann.py),
@@ -50,7 +49,6 @@ EXACT_FILTER_BELOW = 50_000
 META = "dense.json"
 IDS = "ids.npy"
 VECTORS = "vectors.npy"
-SCALES = "scales.npy"
 ANN = "ann.faiss"
 
 
@@ -85,18 +83,10 @@ class DenseIndex:
     """
 
     def __init__(
-        self,
-        ids: np.ndarray,
-        vectors: np.ndarray,
-        *,
-        kind: str,
-        index: Any,
-        nlist: int = 0,
-        scales: np.ndarray | None = None,
+        self, ids: np.ndarray, vectors: np.ndarray, *, kind: str, index: Any, nlist: int = 0
     ) -> None:
         self.ids = ids
-        self.vectors = vectors  # float32 (flat), int8 with ``scales`` or float16 (ANN)
-        self.scales = scales
+        self.vectors = vectors  # float32 (flat) or float16 (ANN, memory-mapped)
         self.kind = kind
         self._index = index
         self.nlist = nlist
@@ -137,8 +127,6 @@ class DenseIndex:
         np.save(folder / IDS, self.ids, allow_pickle=False)
         stored = self.vectors.astype(np.float16) if self.kind == "flat" else self.vectors
         np.save(folder / VECTORS, np.ascontiguousarray(stored), allow_pickle=False)
-        if self.scales is not None:
-            np.save(folder / SCALES, self.scales, allow_pickle=False)
         if self.kind != "flat":
             faiss.write_index(self._index, str(folder / ANN))
         meta = {
@@ -163,16 +151,11 @@ class DenseIndex:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
             ids = np.load(folder / IDS, allow_pickle=False)
             kind = meta["kind"]
-            scales = None
             if kind == "flat":
                 vectors = np.load(folder / VECTORS, allow_pickle=False).astype(np.float32)
                 index, vectors = _flat(vectors, ids)
             elif kind == "ivf-hnsw-sq8":
                 vectors = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
-                if vectors.dtype == np.int8:
-                    scales = np.load(folder / SCALES, allow_pickle=False)
-                    if len(scales) != len(vectors):
-                        raise ValueError(f"{len(scales)} scales for {len(vectors)} vectors")
                 index = faiss.read_index(str(folder / ANN))
             else:
                 raise ValueError(f"unknown dense index kind {kind!r}")
@@ -183,9 +166,7 @@ class DenseIndex:
                 f"dense index in {folder.name} is inconsistent: {len(ids)} ids, "
                 f"{len(vectors)} vectors, {index.ntotal} indexed"
             )
-        return cls(
-            ids, vectors, kind=kind, index=index, nlist=int(meta.get("nlist", 0)), scales=scales
-        )
+        return cls(ids, vectors, kind=kind, index=index, nlist=int(meta.get("nlist", 0)))
 
     @classmethod
     def from_faiss(cls, index: Any) -> DenseIndex:
@@ -219,10 +200,7 @@ class DenseIndex:
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors at these row positions, decoded to float32."""
-        block = np.asarray(self.vectors[rows], dtype=np.float32).reshape(len(rows), -1)
-        if self.scales is not None:
-            block *= self.scales[rows][:, None]
-        return block
+        return np.asarray(self.vectors[rows], dtype=np.float32).reshape(len(rows), -1)
 
     def search(
         self,
@@ -302,18 +280,6 @@ class DenseIndex:
         scores = self.rows(rows) @ q
         best = np.argsort(-scores, kind="stable")[:k]
         return {int(self.ids[rows[i]]): float(scores[i]) for i in best}
-
-
-def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as int8 codes and one float32 scale each (``row ≈ codes * scale``)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if v.ndim != 2:
-        v = v.reshape(len(v), -1) if len(v) else v.reshape(0, 0)
-    peak = np.abs(v).max(axis=1) if v.size else np.zeros(len(v), dtype=np.float32)
-    scales = (peak / 127.0).astype(np.float32)
-    safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
-    codes = np.clip(np.rint(v / safe[:, None]), -127, 127).astype(np.int8)
-    return codes, scales
 
 
 def _nlist(n: int) -> int:

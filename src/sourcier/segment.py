@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .bm25_segments import BM25Segment
-from .dense import FLAT_BELOW, DenseIndex, quantize_rows
+from .dense import FLAT_BELOW, DenseIndex
 from .errors import IndexCorruptError
 from .types import Chunk, Document
 
@@ -78,8 +78,16 @@ def faiss_id_for(chunk_id: str) -> int:
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sentence vectors as int8 codes and one float32 scale per row."""
-    return quantize_rows(vectors)
+    """Sentence vectors as int8 codes and one float32 scale per row (``row ≈ codes *
+    scale``)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim != 2:
+        v = v.reshape(len(v), -1) if len(v) else v.reshape(0, 0)
+    peak = np.abs(v).max(axis=1) if v.size else np.zeros(len(v), dtype=np.float32)
+    scales = (peak / 127.0).astype(np.float32)
+    safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
+    codes = np.clip(np.rint(v / safe[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
 
 
 @dataclass(frozen=True)
