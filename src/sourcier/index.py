@@ -465,7 +465,7 @@ def update_index(
             "segments": entries,
         }
         store.publish(path, manifest)
-        _empty_cache(path, embedder)
+        _drop_cache(path)
         merges = run_merges(path, manifest, merge) if merge is not None else None
         if legacy is not None:
             old_ids = {c.chunk_id for c in legacy.chunks}
@@ -624,23 +624,21 @@ about 1.2 GB of vectors in memory at a time with 512-d vectors."""
 def _batches(chunks: Sequence[Chunk], limit: int) -> list[tuple[int, int]]:
     """``(start, stop)`` slices of ``chunks`` of at most ``limit`` (a document bigger
     than that is one slice), cut between documents."""
+    ends = [
+        i
+        for i in range(1, len(chunks) + 1)
+        if i == len(chunks) or chunks[i].doc_id != chunks[i - 1].doc_id
+    ]
     cuts: list[tuple[int, int]] = []
-    lo = 0
-    for i in range(1, len(chunks) + 1):
-        at_doc_end = i == len(chunks) or chunks[i].doc_id != chunks[i - 1].doc_id
-        if at_doc_end and (
-            i == len(chunks) or i - lo >= limit or _next_doc_end(chunks, i) - lo > limit
-        ):
-            cuts.append((lo, i))
-            lo = i
+    lo = prev = 0
+    for end in ends:  # each document ends a slice, or the next one would make it too big
+        if end - lo > limit and prev > lo:
+            cuts.append((lo, prev))
+            lo = prev
+        prev = end
+    if prev > lo:
+        cuts.append((lo, prev))
     return cuts
-
-
-def _next_doc_end(chunks: Sequence[Chunk], i: int) -> int:
-    j = i + 1
-    while j < len(chunks) and chunks[j].doc_id == chunks[i].doc_id:
-        j += 1
-    return j
 
 
 def _offset_progress(
@@ -693,15 +691,7 @@ def _write_segment(
         sentence_scales=scales,
         bm25=BM25Segment.build(lexical, ids),
     )
-    name = write_segment(path, data, dimension=embedder.dim)
-    entry = {
-        "name": name,
-        "documents": len(docs),
-        "chunks": len(chunks),
-        "deleted": [],
-        "deleted_chunks": 0,
-    }
-    return entry, embedded
+    return write_segment(path, data, dimension=embedder.dim), embedded
 
 
 def _live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[str, Any]]:
@@ -896,12 +886,11 @@ def _reusable_vectors(
     return found
 
 
-def _empty_cache(path: Path, embedder: Embedder) -> None:
+def _drop_cache(path: Path) -> None:
     """Once a generation is live its segments hold every vector, so the cache is dropped:
     it only keeps the work of a build that was interrupted before it could publish.
     (Deleting the file under the writer's lock costs nothing; emptying it row by row took
     minutes at a million chunks.)"""
-    del embedder  # the cache holds one model's vectors; the whole file goes
     for suffix in ("", "-wal", "-shm", "-journal"):
         (path / f"{store.CACHE}{suffix}").unlink(missing_ok=True)
 

@@ -199,17 +199,11 @@ def merge_segments(
         bm25=BM25Segment.merge(bm25_parts),
     )
     new_entries: list[dict[str, Any]] = []
-    if chunks or documents:
-        name = write_segment(path, data, dimension=dim, flat_below=flat_below)
-        merged_entry = {
-            "name": name,
-            "documents": len(documents),
-            "chunks": len(chunks),
-            "deleted": [],
-            "deleted_chunks": 0,
-        }
-    else:
-        merged_entry = None
+    merged_entry = (
+        write_segment(path, data, dimension=dim, flat_below=flat_below)
+        if chunks or documents
+        else None
+    )
     for entry in entries:
         if entry["name"] not in wanted:
             new_entries.append(entry)

@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,8 +123,9 @@ def next_name(path: Path) -> str:
 
 def write_segment(
     path: Path, data: SegmentData, *, dimension: int, flat_below: int = FLAT_BELOW
-) -> str:
-    """Write ``data`` as a new segment of the index at ``path``; return its name.
+) -> dict[str, Any]:
+    """Write ``data`` as a new segment of the index at ``path``; return its manifest
+    entry (name, documents, chunks, no deletions yet).
 
     The caller holds the writer lock. The segment is complete (and fsynced) once its
     name exists; a folder with ``.tmp-`` in its name is a build that died.
@@ -209,7 +211,13 @@ def write_segment(
                 os.fsync(fh.fileno())
     os.rename(tmp, folder / name)
     fsync_dir(folder)
-    return name
+    return {
+        "name": name,
+        "documents": len(data.documents),
+        "chunks": len(chunks),
+        "deleted": [],
+        "deleted_chunks": 0,
+    }
 
 
 def fsync_dir(path: Path) -> None:
@@ -227,16 +235,44 @@ def catalogue(path: Path, name: str) -> list[tuple[str, str, int]]:
     Raises:
         IndexCorruptError: the segment is missing or unreadable.
     """
+    return _documents_where(path, name, None, [])
+
+
+def find(
+    path: Path, name: str, doc_ids: Sequence[str], sources: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """``(doc_id, source, chunk count)`` of the documents of a segment that have one of
+    these ids or sources: indexed lookups, so an update of a few files reads a few rows.
+
+    Raises:
+        IndexCorruptError: the segment is missing or unreadable.
+    """
+    found = {
+        row[0]: row
+        for column, values in (("doc_id", doc_ids), ("source", sources))
+        for i in range(0, len(values), 500)
+        for row in _documents_where(path, name, column, list(values[i : i + 500]))
+    }
+    return list(found.values())
+
+
+def _documents_where(
+    path: Path, name: str, column: str | None, values: list[str]
+) -> list[tuple[str, str, int]]:
+    """``(doc_id, source, chunks)`` rows of a segment's documents: all of them
+    (``column`` None), or those whose ``column`` is one of ``values``."""
     db_path = path / SEGMENTS / name / DOCS_DB
     if not db_path.is_file():
         raise IndexCorruptError(f"segment {name} is missing")
+    if column is not None and not values:
+        return []
+    sql = "SELECT doc_id, source, chunks FROM documents"
+    if column is not None:
+        sql += f" WHERE {column} IN ({','.join('?' * len(values))})"
     try:
         db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            return [
-                (str(d), str(s), int(n))
-                for d, s, n in db.execute("SELECT doc_id, source, chunks FROM documents")
-            ]
+            return [(str(d), str(s), int(n)) for d, s, n in db.execute(sql, values)]
         finally:
             db.close()
     except sqlite3.Error as err:
@@ -343,38 +379,6 @@ class SentenceSpans(Mapping[str, list[tuple[int, int, int]]]):
 
 def _text(stored: bytes) -> str:
     return zlib.decompress(stored).decode("utf-8")
-
-
-def find(
-    path: Path, name: str, doc_ids: Sequence[str], sources: Sequence[str]
-) -> list[tuple[str, str, int]]:
-    """``(doc_id, source, chunk count)`` of the documents of a segment that have one of
-    these ids or sources: indexed lookups, so an update of a few files reads a few rows.
-
-    Raises:
-        IndexCorruptError: the segment is missing or unreadable.
-    """
-    db_path = path / SEGMENTS / name / DOCS_DB
-    if not db_path.is_file():
-        raise IndexCorruptError(f"segment {name} is missing")
-    found: dict[str, tuple[str, str, int]] = {}
-    try:
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            for column, values in (("doc_id", list(doc_ids)), ("source", list(sources))):
-                for i in range(0, len(values), 500):
-                    part = values[i : i + 500]
-                    marks = ",".join("?" * len(part))
-                    for d, s, n in db.execute(
-                        f"SELECT doc_id, source, chunks FROM documents WHERE {column} IN ({marks})",
-                        part,
-                    ):
-                        found[str(d)] = (str(d), str(s), int(n))
-        finally:
-            db.close()
-    except sqlite3.Error as err:
-        raise IndexCorruptError(f"segment {name}: {err}") from err
-    return list(found.values())
 
 
 class Segment:
