@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple
 from pathlib import Path
 
@@ -177,6 +177,28 @@ def _model_file() -> Path:
     return path
 
 
+def wait_until_serving(
+    proc: subprocess.Popen, ready: Callable[[], bool], *, seconds: float, what: str, log: Path
+) -> None:
+    """Poll ``ready()`` (an ``OSError`` counts as not yet) until it is true; fail the test
+    with the end of ``log`` if ``proc`` exits first, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"the {what} exited ({proc.returncode}); see {log}:\n"
+                + log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            )
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the {what} did not answer within {seconds:.0f} s; see {log}")
+        time.sleep(0.5)
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -203,21 +225,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"llama.cpp server exited ({proc.returncode}): {log.read_text()[-800:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
-                    if json.load(r)["data"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not start within 120 s")
-            time.sleep(0.5)
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
+                return bool(json.load(r)["data"])
+
+        wait_until_serving(proc, ready, seconds=120, what="llama.cpp server", log=log)
         yield base
     finally:
         proc.terminate()

@@ -8,16 +8,17 @@ screenshot also replaces ``docs/ui-screenshot.png``, the README's picture.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port, wait_until_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -49,12 +50,6 @@ serve(index=index, port=port, upload_dir=uploads)
 STARTUP_SECONDS = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app in a subprocess; yields its URL once it answers."""
@@ -62,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     ARTIFACTS.mkdir(exist_ok=True)
     root = tmp_path_factory.mktemp("browser")
-    port = _free_port()
+    port = free_port()
     log_path = ARTIFACTS / "ui-server.log"
     log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
@@ -75,22 +70,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"the server exited ({proc.returncode}); see {log_path}:\n"
-                    + log_path.read_text(encoding="utf-8")[-3000:]
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer within {STARTUP_SECONDS} s; see {log_path}")
-            time.sleep(0.5)
+
+        def ready() -> bool:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+
+        wait_until_serving(proc, ready, seconds=STARTUP_SECONDS, what="server", log=log_path)
         yield url
     finally:
         proc.terminate()
@@ -125,6 +110,25 @@ def page(server: str, pw):
     yield page
     browser.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@contextlib.contextmanager
+def _served(demo, pw, *, timeout_ms: int) -> Iterator:
+    """``demo`` served in this process on a free loopback port, and a French page open
+    on it (the page loaded, nothing waited for); both closed afterwards."""
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    browser = None
+    try:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.set_default_timeout(timeout_ms)
+        page.goto(f"http://127.0.0.1:{port}/")
+        yield page
+    finally:
+        if browser is not None:
+            browser.close()
+        demo.close()
 
 
 def _ask(page, question: str) -> str:
@@ -231,8 +235,6 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
 def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path, pw) -> None:
     """A served app with a login: the page asks for it, refuses a wrong password, and
     after the right one the chat answers (the app runs here, on the hashing index)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from sourcier.ui import Access, build_app
     from sourcier.ui.access import hash_password
 
@@ -240,13 +242,7 @@ def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path, pw) -> None:
         index=shared_hashing_index,
         access=Access(users=(("alice", hash_password("s3cret")),), read_only=True),
     )
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(locale="fr-FR").new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"http://127.0.0.1:{port}/")
+    with _served(demo, pw, timeout_ms=60_000) as page:
         page.wait_for_selector("input[type=password]")
         assert page.query_selector("#question") is None  # no chat before the login
         assert "connectez-vous" in page.inner_text("body")
@@ -267,9 +263,6 @@ def test_a_user_logs_in_before_the_chat(shared_hashing_index: Path, pw) -> None:
         page.get_by_role("tab", name="Corpus").click()
         assert page.query_selector("#upload") is None  # read-only: no upload box
         assert "Lecture seule" in page.inner_text("#read-only")
-        browser.close()
-    finally:
-        demo.close()
 
 
 def test_an_oversized_upload_is_held_back_in_french(
@@ -277,8 +270,6 @@ def test_an_oversized_upload_is_held_back_in_french(
 ) -> None:
     """The page checks type and size before sending: one French line under the box, no
     English toast, and the box still takes the next file."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     import shutil
 
     from sourcier.ui import MAX_UPLOAD_MB, build_app
@@ -288,13 +279,7 @@ def test_an_oversized_upload_is_held_back_in_french(
     big = tmp_path / "rapport-complet.txt"
     big.write_bytes(b"mot " * int(MAX_UPLOAD_MB * 1024 * 1024 / 4 + 1024))
     demo = build_app(index=index, upload_dir=tmp_path / "uploads")
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(locale="fr-FR").new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"http://127.0.0.1:{port}/")
+    with _served(demo, pw, timeout_ms=60_000) as page:
         page.wait_for_selector("#question textarea")
         page.get_by_role("tab", name="Corpus").click()
         page.set_input_files("#upload input[type=file]", str(big))
@@ -312,9 +297,6 @@ def test_an_oversized_upload_is_held_back_in_french(
         )
         assert (tmp_path / "uploads" / FESTIVAL.name).is_file()
         assert not (tmp_path / "uploads" / big.name).exists()
-        browser.close()
-    finally:
-        demo.close()
 
 
 @pytest.mark.llm_server
@@ -325,8 +307,6 @@ def test_a_model_answer_streams_unverified_then_settles_verified(
     verified, then replaces them with the verified answer (or the extractive one with a
     notice): no unverified text or marker is left, every marker opens its exact span,
     and the extractive mode is one click away."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     import re
     import shutil
 
@@ -336,13 +316,7 @@ def test_a_model_answer_streams_unverified_then_settles_verified(
     index = tmp_path / "index"
     shutil.copytree(shared_hashing_index, index)
     demo = build_app(index=index, llm="openai:smollm2", llm_base_url=llama_server, llm_timeout=180)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(locale="fr-FR").new_page()
-        page.set_default_timeout(240_000)
-        page.goto(f"http://127.0.0.1:{port}/")
+    with _served(demo, pw, timeout_ms=240_000) as page:
         page.wait_for_selector("#question textarea")
         page.get_by_role("tab", name="Réglages").click()
         page.get_by_text(re.compile(r"Générative : \S*smollm2")).wait_for()  # names the model
@@ -392,6 +366,3 @@ def test_a_model_answer_streams_unverified_then_settles_verified(
             arg=[before],
         )
         assert "HENRY" in page.locator("#chat [data-testid='bot']").last.inner_text()
-        browser.close()
-    finally:
-        demo.close()
