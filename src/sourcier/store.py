@@ -536,7 +536,11 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 def _prune_generations(path: Path, *, keep: set[str]) -> None:
     """Keep the live generation and the one before it (a reader may still use it), and
-    the segments they list; remove every other generation and segment."""
+    the segments they list; remove every other generation and segment.
+
+    The last step of :func:`publish`, kept as its own function so that the crash tests
+    can kill a writer exactly there; the cleanup at a writer's start calls
+    :func:`_prune` itself."""
     _prune(path, keep=keep)
 
 
