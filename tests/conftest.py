@@ -148,12 +148,18 @@ def _as_format_3(index: Path) -> None:
         [astuple(d) for d in idx.snapshot.documents.values()],
     )
     db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", part.chunk_rows)
-    db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", part.sentence_rows)
+    # format 3 stored each chunk's sentences, overlap included, as rows of their own
+    rows = part.sentence_rows
+    db.executemany(
+        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+        [(n, fid, start, end) for n, (_, fid, start, end) in enumerate(rows)],
+    )
     db.commit()
     db.close()
     shutil.copytree(segment / "dense", gen / store.DENSE)
-    codes = np.load(segment / "sentences.npy")
-    scales = np.load(segment / "sentence_scales.npy")
+    stored = [row for row, *_ in rows]
+    codes = np.load(segment / "sentences.npy")[stored]
+    scales = np.load(segment / "sentence_scales.npy")[stored]
     np.save(gen / store.SENTENCES, (codes * scales[:, None]).astype(np.float16))
     titles = {d: idx.document(d).title for d in idx.snapshot.documents}
     texts = [lexical_text(c, titles[c.doc_id]) for c in idx.snapshot.chunks]

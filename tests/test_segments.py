@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,11 +19,21 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CRASH_AT, WARM_UP, kill_during, time_work
-from sourcier import HASHING_MODEL, Document, Settings, build_index, load_index, search, store
+from sourcier import (
+    HASHING_MODEL,
+    Document,
+    Settings,
+    ask,
+    build_index,
+    load_index,
+    search,
+    store,
+)
+from sourcier.chunking import sentence_spans
 from sourcier.cli import main
 from sourcier.index import optimize_index, update_index
 from sourcier.merge import MergePolicy, optimize_plan, plan, run_merges
-from sourcier.segment import SentenceVectors, quantize
+from sourcier.segment import Segment, SentenceVectors, quantize
 
 HASHING = Settings(model=HASHING_MODEL)
 ROOT = Path(__file__).resolve().parents[1]
@@ -415,3 +426,76 @@ def test_optimize_keeps_segments_within_the_size_cap(tmp_path: Path) -> None:
     assert report.segments_after == len(entries) >= 2
     assert all(e["chunks"] <= total // 2 for e in entries)
     assert sum(e["chunks"] for e in entries) == total
+
+
+def test_overlap_sentences_are_stored_once_and_each_chunk_reads_its_own(tmp_path: Path) -> None:
+    """Consecutive chunks overlap by whole sentences; a shared sentence is one stored
+    row (one vector) that both chunks read, and every chunk still reads exactly the
+    sentences inside it."""
+    index = tmp_path / "idx"
+    update_index(index, documents=_piaf_documents(), settings=HASHING, merge=None)
+    snap = load_index(index).snapshot
+    rows_of: dict[tuple[str, int, int], set[int]] = {}
+    read = 0
+    for chunk in snap.chunks:
+        text = snap.documents[chunk.doc_id].text
+        got = snap.sentences.get(chunk.chunk_id, [])
+        assert [(s, e) for s, e, _ in got] == sentence_spans(text, chunk.start, chunk.end)
+        for s, e, row in got:
+            rows_of.setdefault((chunk.doc_id, s, e), set()).add(row)
+        read += len(got)
+    assert all(len(rows) == 1 for rows in rows_of.values())
+    stored = len(snap.sentence_vectors)
+    assert stored == len(rows_of) and read - stored >= 10  # the overlap is stored once
+    (segment,) = snap.segments.values()
+    assert segment.version == 2
+
+
+def _as_version_1(index: Path, name: str) -> None:
+    """Rewrite a segment the way version 1 stored it: a sentences table with one row per
+    chunk's sentence (overlap included) and no shared rows."""
+    folder = index / "segments" / name
+    rows = Segment(index, name).sentence_rows
+    db = sqlite3.connect(folder / "docs.sqlite")
+    db.executescript(
+        "CREATE TABLE sentences (row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL, "
+        'start INTEGER NOT NULL, "end" INTEGER NOT NULL);'
+        "ALTER TABLE chunks DROP COLUMN sentence_first;"
+        "ALTER TABLE chunks DROP COLUMN sentence_count;"
+    )
+    db.executemany(
+        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+        [(n, fid, s, e) for n, (_, fid, s, e) in enumerate(rows)],
+    )
+    db.commit()
+    db.close()
+    stored = [row for row, *_ in rows]
+    for part in ("sentences.npy", "sentence_scales.npy"):
+        np.save(folder / part, np.load(folder / part)[stored])
+    (folder / "sentence_spans.npy").unlink()
+    meta = json.loads((folder / "segment.json").read_text())
+    (folder / "segment.json").write_text(json.dumps({**meta, "version": 1, "sentences": len(rows)}))
+
+
+def test_a_segment_of_version_1_is_read_and_a_merge_rewrites_it(tmp_path: Path) -> None:
+    docs = _piaf_documents()
+    index = tmp_path / "idx"
+    update_index(index, documents=docs[:50], prune=False, settings=HASHING, merge=None)
+    update_index(index, documents=docs[50:], prune=False, settings=HASHING, merge=None)
+    questions = _questions(30)
+    before = _ranking(index, questions, "hybrid")
+    answers = [ask(q, index=load_index(index)).answer for q in questions[:10]]
+    shared = len(load_index(index).snapshot.sentence_vectors)
+    first = _segment_names(index)[0]
+    _as_version_1(index, first)
+    idx = load_index(index)
+    assert idx.snapshot.segments[first].version == 1
+    assert len(idx.snapshot.sentence_vectors) > shared  # version 1 stores the overlap twice
+    assert _ranking(index, questions, "hybrid") == before
+    assert [ask(q, index=idx).answer for q in questions[:10]] == answers
+    optimize_index(index)
+    idx = load_index(index)
+    (segment,) = idx.snapshot.segments.values()
+    assert segment.version == 2 and len(idx.snapshot.sentence_vectors) == shared
+    assert _ranking(index, questions, "hybrid") == before
+    assert [ask(q, index=idx).answer for q in questions[:10]] == answers

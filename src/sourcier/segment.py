@@ -3,11 +3,14 @@
 A segment folder (``segments/seg-NNNNNN/``) holds, for the documents one build (or one
 merge) wrote:
 
-- ``docs.sqlite``: the documents (cleaned text), their chunks (offsets, labels, FAISS ids)
-  and the chunks' sentences (offsets);
+- ``docs.sqlite``: the documents (cleaned text) and their chunks (offsets, labels, FAISS
+  ids, and the run of sentence rows each chunk reads);
 - ``dense/``: the chunk vectors (:class:`~sourcier.dense.DenseIndex`);
 - ``sentences.npy`` + ``sentence_scales.npy``: one vector per sentence in int8 with a
-  float32 scale per row (4 times smaller than float32; cosines move by about 1e-3);
+  float32 scale per row (4 times smaller than float32; cosines move by about 1e-3), and
+  ``sentence_spans.npy``: each row's offsets in its document. A sentence that two
+  consecutive chunks of a document share (the chunk overlap) is one row, read by both:
+  the first chunk's vector is kept (see :func:`share_sentences`);
 - ``bm25/``: the postings (:class:`~sourcier.bm25_segments.BM25Segment`), never weights:
   BM25 weights come from the statistics of all live chunks, across segments;
 - ``segment.json``: counts, written last, so a folder without it is not a segment.
@@ -42,9 +45,13 @@ DOCS_DB = "docs.sqlite"
 DENSE = "dense"
 SENTENCES = "sentences.npy"
 SCALES = "sentence_scales.npy"
+SPANS = "sentence_spans.npy"
 BM25_DIR = "bm25"
 FORMAT = "sourcier-segment"
-VERSION = 1
+VERSION = 2
+# Version 1 kept a sentences table (row, faiss_id, start, end) and one row per chunk's
+# sentence, overlap included; it is still read, and a merge rewrites it as version 2.
+READABLE = (1, 2)
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -56,11 +63,7 @@ CREATE TABLE chunks (
     faiss_id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, label TEXT NOT NULL,
-    position INTEGER NOT NULL
-);
-CREATE TABLE sentences (
-    row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL REFERENCES chunks(faiss_id),
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL
+    position INTEGER NOT NULL, sentence_first INTEGER NOT NULL, sentence_count INTEGER NOT NULL
 );
 """
 # No index on chunks(doc_id) or chunk_id: a segment is read whole, and a writer reads
@@ -89,6 +92,48 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
     codes = np.clip(np.rint(v / safe[:, None]), -127, 127).astype(np.int8)
     return codes, scales
+
+
+def share_sentences(
+    doc_ids: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sentence rows with the chunk overlap stored once.
+
+    A chunk's leading sentences that are the trailing sentences of the chunk just before
+    it (same document) read that chunk's rows; its other sentences get new rows after
+    them, so each chunk's rows stay one run. The contextual vector kept for a shared
+    sentence is the earlier chunk's. (Measured with e5-small: the two vectors of an
+    overlap sentence have a cosine of .935 on average; keeping the first left the seed
+    set's figures unchanged and PIAF-sample containment at .681 against .677.)
+
+    Args:
+        doc_ids: each chunk's document, in segment order.
+        spans: each chunk's sentence spans, in the same order.
+
+    Returns:
+        ``(first, count, taken)``: per chunk its first row and its number of sentences;
+        for each stored row, its index in ``spans`` flattened (where its vector is).
+    """
+    first = np.zeros(len(spans), dtype=np.int64)
+    count = np.zeros(len(spans), dtype=np.int64)
+    taken: list[int] = []
+    flat = 0
+    previous: Sequence[tuple[int, int]] = ()
+    for k, (doc_id, own) in enumerate(zip(doc_ids, spans, strict=True)):
+        own = [tuple(map(int, span)) for span in own]
+        shared = 0
+        if k and doc_ids[k - 1] == doc_id and own:
+            tail = [tuple(map(int, span)) for span in previous]
+            shared = next(
+                (m for m in range(min(len(own), len(tail)), 0, -1) if own[:m] == tail[-m:]),
+                0,
+            )
+        first[k] = len(taken) - shared if shared else len(taken)
+        count[k] = len(own)
+        taken.extend(range(flat + shared, flat + len(own)))
+        flat += len(own)
+        previous = own
+    return first, count, np.array(taken, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -146,6 +191,10 @@ def write_segment(
     per_doc: dict[str, int] = {}
     for c in chunks:
         per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+    first, count, taken = share_sentences([c.doc_id for c in chunks], data.sentence_spans)
+    flat_spans = np.array(
+        [span for spans in data.sentence_spans for span in spans], dtype=np.int32
+    ).reshape(-1, 2)
     db = sqlite3.connect(tmp / DOCS_DB)
     try:
         db.executescript(_SCHEMA)
@@ -167,20 +216,11 @@ def write_segment(
             ),
         )
         db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                (int(i), c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.label, n)
-                for n, (i, c) in enumerate(zip(ids, chunks, strict=True))
-            ),
-        )
-        db.executemany(
-            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-            (
-                (row, int(fid), int(start), int(end))
-                for row, (fid, start, end) in enumerate(
-                    (fid, s, e)
-                    for fid, spans in zip(ids, data.sentence_spans, strict=True)
-                    for s, e in spans
+                (int(i), c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.label, n, f, k)
+                for n, (i, c, f, k) in enumerate(
+                    zip(ids, chunks, first.tolist(), count.tolist(), strict=True)
                 )
             ),
         )
@@ -191,17 +231,18 @@ def write_segment(
     (tmp / DENSE).mkdir()
     matrix = np.asarray(data.vectors, dtype=np.float32).reshape(len(chunks), dimension)
     DenseIndex.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
-    codes = np.ascontiguousarray(data.sentence_codes, dtype=np.int8).reshape(-1, dimension)
-    np.save(tmp / SENTENCES, codes, allow_pickle=False)
-    scales = np.ascontiguousarray(data.sentence_scales, dtype=np.float32)
-    np.save(tmp / SCALES, scales, allow_pickle=False)
+    codes = np.asarray(data.sentence_codes, dtype=np.int8).reshape(-1, dimension)
+    np.save(tmp / SENTENCES, np.ascontiguousarray(codes[taken]), allow_pickle=False)
+    scales = np.asarray(data.sentence_scales, dtype=np.float32)
+    np.save(tmp / SCALES, np.ascontiguousarray(scales[taken]), allow_pickle=False)
+    np.save(tmp / SPANS, np.ascontiguousarray(flat_spans[taken]), allow_pickle=False)
     data.bm25.save(tmp / BM25_DIR)
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "documents": len(data.documents),
         "chunks": len(chunks),
-        "sentences": n_sentences,
+        "sentences": len(taken),
         "dimension": dimension,
     }
     (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
@@ -397,8 +438,9 @@ class Segment:
         self.name = name
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            if meta.get("format") != FORMAT or meta.get("version") not in READABLE:
                 raise ValueError(f"not a segment of this format ({meta.get('format')!r})")
+            self.version = int(meta["version"])
             db = sqlite3.connect(f"file:{folder / DOCS_DB}?mode=ro", uri=True)
             try:
                 self.documents = {
@@ -408,17 +450,34 @@ class Segment:
                         "FROM documents ORDER BY source"
                     )
                 }
-                self.chunk_rows: list[ChunkRow] = db.execute(
-                    'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label '
-                    "FROM chunks ORDER BY position"
-                ).fetchall()
-                table = _read_sentences(db)
+                if self.version == 1:
+                    self.chunk_rows: list[ChunkRow] = db.execute(
+                        'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label '
+                        "FROM chunks ORDER BY position"
+                    ).fetchall()
+                    table = _read_sentences(db)
+                else:
+                    rows = db.execute(
+                        'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label, '
+                        "sentence_first, sentence_count FROM chunks ORDER BY position"
+                    ).fetchall()
+                    self.chunk_rows = [r[:7] for r in rows]
+                    runs = np.array([r[7:] for r in rows], dtype=np.int64).reshape(-1, 2)
             finally:
                 db.close()
-            self.sentence_starts, self.sentence_ends = table[1], table[2]
-            self.sentence_first, self.sentence_count = sentence_ranges(
-                table[0], np.array([r[0] for r in self.chunk_rows], dtype=np.int64)
-            )
+            if self.version == 1:
+                self.sentence_starts, self.sentence_ends = table[1], table[2]
+                self.sentence_first, self.sentence_count = sentence_ranges(
+                    table[0], np.array([r[0] for r in self.chunk_rows], dtype=np.int64)
+                )
+            else:
+                spans = np.load(folder / SPANS, allow_pickle=False).reshape(-1, 2)
+                self.sentence_starts = np.ascontiguousarray(spans[:, 0], dtype=np.int32)
+                self.sentence_ends = np.ascontiguousarray(spans[:, 1], dtype=np.int32)
+                self.sentence_first = runs[:, 0]
+                self.sentence_count = runs[:, 1].astype(np.int32)
+                if len(runs) and ((runs < 0).any() or (runs[:, 0] + runs[:, 1] > len(spans)).any()):
+                    raise ValueError("a chunk reads sentence rows the segment does not hold")
             self.dense = DenseIndex.load(folder / DENSE)
             self.bm25 = BM25Segment.load(folder / BM25_DIR)
             self.codes = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
@@ -458,7 +517,8 @@ class Segment:
 
     @property
     def sentence_rows(self) -> list[tuple[int, int, int, int]]:
-        """``(row, faiss_id, start, end)`` of every sentence, as stored."""
+        """``(row, faiss_id, start, end)`` of every chunk's sentences, chunk after chunk
+        (a row two chunks share comes once for each)."""
         rows: list[tuple[int, int, int, int]] = []
         for position, chunk in enumerate(self.chunk_rows):
             first = int(self.sentence_first[position])
