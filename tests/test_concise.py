@@ -91,3 +91,15 @@ def test_a_date_line_after_an_announcing_sentence_answers_when() -> None:
 def test_answer_style_is_validated() -> None:
     with pytest.raises(ConfigError, match="answer_style"):
         Settings(answer_style="short")
+
+
+def test_a_runners_standalone_line_does_not_replace_a_best_sentence_that_answers(
+    shared_hashing_index: Path,
+) -> None:
+    """The year is in the best sentence; the date line under another sentence's colon
+    ("... les :" then "17 & 18 Novembre 2011") is not the answer."""
+    answer = ask(
+        "En quelle année la Fondation Sophia Antipolis a-t-elle été créée ?",
+        index=_concise(shared_hashing_index),
+    )
+    assert "1984" in answer.answer and "Novembre 2011" not in answer.answer

@@ -71,7 +71,11 @@ def concise_choice(
     documents = snapshot.documents
     usable = concise.usable(question, cands, documents)
     best = concise.prefer_typed(question, usable)
-    for anchor in [best, *(c for c in usable[:5] if c is not best)]:
+    # a runner-up's standalone line only when the best stretch shows no asked thing: a
+    # date line under another sentence's colon does not answer "en quelle année"
+    # when the best sentence gives the year
+    runners = [] if concise.shows_entity(question, best.text) else usable[:5]
+    for anchor in [best, *(c for c in runners if c is not best)]:
         text = documents[anchor.hit.chunk.doc_id].text
         lines = concise.standalone_lines(anchor, question, text)
         if lines:
