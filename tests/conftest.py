@@ -133,6 +133,15 @@ CREATE TABLE sentences (row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL,
 """
 
 
+def unshared_sentences(part) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+    """A segment's sentences the way format 3 and segment version 1 stored them: one
+    ``(row, faiss_id, start, end)`` per chunk's sentence, the overlap included, numbered
+    afresh; and for each, the stored row that holds its vector."""
+    rows = part.sentence_rows
+    table = [(n, fid, start, end) for n, (_, fid, start, end) in enumerate(rows)]
+    return table, [row for row, *_ in rows]
+
+
 def _as_format_3(index: Path) -> None:
     """Rewrite a one-segment index as the format-3 generation sourcier wrote before."""
     (segment,) = store.live_segments(index)
@@ -148,16 +157,11 @@ def _as_format_3(index: Path) -> None:
         [astuple(d) for d in idx.snapshot.documents.values()],
     )
     db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", part.chunk_rows)
-    # format 3 stored each chunk's sentences, overlap included, as rows of their own
-    rows = part.sentence_rows
-    db.executemany(
-        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-        [(n, fid, start, end) for n, (_, fid, start, end) in enumerate(rows)],
-    )
+    table, stored = unshared_sentences(part)
+    db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", table)
     db.commit()
     db.close()
     shutil.copytree(segment / "dense", gen / store.DENSE)
-    stored = [row for row, *_ in rows]
     codes = np.load(segment / "sentences.npy")[stored]
     scales = np.load(segment / "sentence_scales.npy")[stored]
     np.save(gen / store.SENTENCES, (codes * scales[:, None]).astype(np.float16))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import CRASH_AT, WARM_UP, kill_during, time_work
+from conftest import CRASH_AT, WARM_UP, kill_during, time_work, unshared_sentences
 from sourcier import (
     HASHING_MODEL,
     Document,
@@ -455,7 +455,7 @@ def _as_version_1(index: Path, name: str) -> None:
     """Rewrite a segment the way version 1 stored it: a sentences table with one row per
     chunk's sentence (overlap included) and no shared rows."""
     folder = index / "segments" / name
-    rows = Segment(index, name).sentence_rows
+    table, stored = unshared_sentences(Segment(index, name))
     db = sqlite3.connect(folder / "docs.sqlite")
     db.executescript(
         "CREATE TABLE sentences (row INTEGER PRIMARY KEY, faiss_id INTEGER NOT NULL, "
@@ -463,18 +463,16 @@ def _as_version_1(index: Path, name: str) -> None:
         "ALTER TABLE chunks DROP COLUMN sentence_first;"
         "ALTER TABLE chunks DROP COLUMN sentence_count;"
     )
-    db.executemany(
-        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-        [(n, fid, s, e) for n, (_, fid, s, e) in enumerate(rows)],
-    )
+    db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", table)
     db.commit()
     db.close()
-    stored = [row for row, *_ in rows]
     for part in ("sentences.npy", "sentence_scales.npy"):
         np.save(folder / part, np.load(folder / part)[stored])
     (folder / "sentence_spans.npy").unlink()
     meta = json.loads((folder / "segment.json").read_text())
-    (folder / "segment.json").write_text(json.dumps({**meta, "version": 1, "sentences": len(rows)}))
+    (folder / "segment.json").write_text(
+        json.dumps({**meta, "version": 1, "sentences": len(table)})
+    )
 
 
 def test_a_segment_of_version_1_is_read_and_a_merge_rewrites_it(tmp_path: Path) -> None:

@@ -122,13 +122,12 @@ def share_sentences(
     for k, (doc_id, own) in enumerate(zip(doc_ids, spans, strict=True)):
         own = [tuple(map(int, span)) for span in own]
         shared = 0
-        if k and doc_ids[k - 1] == doc_id and own:
-            tail = [tuple(map(int, span)) for span in previous]
+        if k and doc_ids[k - 1] == doc_id:
             shared = next(
-                (m for m in range(min(len(own), len(tail)), 0, -1) if own[:m] == tail[-m:]),
+                (m for m in range(min(len(own), len(previous)), 0, -1) if own[:m] == previous[-m:]),
                 0,
             )
-        first[k] = len(taken) - shared if shared else len(taken)
+        first[k] = len(taken) - shared
         count[k] = len(own)
         taken.extend(range(flat + shared, flat + len(own)))
         flat += len(own)
@@ -455,7 +454,10 @@ class Segment:
                         'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label '
                         "FROM chunks ORDER BY position"
                     ).fetchall()
-                    table = _read_sentences(db)
+                    fids, self.sentence_starts, self.sentence_ends = _read_sentences(db)
+                    self.sentence_first, self.sentence_count = sentence_ranges(
+                        fids, np.array([r[0] for r in self.chunk_rows], dtype=np.int64)
+                    )
                 else:
                     rows = db.execute(
                         'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label, '
@@ -463,21 +465,15 @@ class Segment:
                     ).fetchall()
                     self.chunk_rows = [r[:7] for r in rows]
                     runs = np.array([r[7:] for r in rows], dtype=np.int64).reshape(-1, 2)
+                    spans = np.load(folder / SPANS, allow_pickle=False).reshape(-1, 2)
+                    if len(runs) and ((runs < 0).any() or (runs.sum(axis=1) > len(spans)).any()):
+                        raise ValueError("a chunk reads sentence rows the segment does not hold")
+                    self.sentence_starts = np.ascontiguousarray(spans[:, 0], dtype=np.int32)
+                    self.sentence_ends = np.ascontiguousarray(spans[:, 1], dtype=np.int32)
+                    self.sentence_first = runs[:, 0]
+                    self.sentence_count = runs[:, 1].astype(np.int32)
             finally:
                 db.close()
-            if self.version == 1:
-                self.sentence_starts, self.sentence_ends = table[1], table[2]
-                self.sentence_first, self.sentence_count = sentence_ranges(
-                    table[0], np.array([r[0] for r in self.chunk_rows], dtype=np.int64)
-                )
-            else:
-                spans = np.load(folder / SPANS, allow_pickle=False).reshape(-1, 2)
-                self.sentence_starts = np.ascontiguousarray(spans[:, 0], dtype=np.int32)
-                self.sentence_ends = np.ascontiguousarray(spans[:, 1], dtype=np.int32)
-                self.sentence_first = runs[:, 0]
-                self.sentence_count = runs[:, 1].astype(np.int32)
-                if len(runs) and ((runs < 0).any() or (runs[:, 0] + runs[:, 1] > len(spans)).any()):
-                    raise ValueError("a chunk reads sentence rows the segment does not hold")
             self.dense = DenseIndex.load(folder / DENSE)
             self.bm25 = BM25Segment.load(folder / BM25_DIR)
             self.codes = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
