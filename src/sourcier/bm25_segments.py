@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorruptError, InputError
-from .lexical import _atomic_write, _sha256, analyze, pointer_problem
+from .lexical import _atomic_write, analyze, pointer_problem
+from .paths import file_sha256
 
 __all__ = ["BM25Segment", "GlobalStats", "SegmentedBM25"]
 
@@ -294,7 +295,7 @@ class BM25Segment:
             "format_version": _FORMAT_VERSION,
             "documents": len(self.ids),
             "terms": len(self.terms),
-            "arrays_sha256": _sha256(arrays_path),
+            "arrays_sha256": file_sha256(arrays_path),
             "vocab": list(self.terms),
         }
         payload = json.dumps(meta, ensure_ascii=False).encode("utf-8")
@@ -311,7 +312,7 @@ class BM25Segment:
         meta_path, arrays_path = folder / _SEGMENT_META, folder / _SEGMENT_ARRAYS
         try:
             meta = _read_meta(meta_path, _SEGMENT_FORMAT)
-            if _sha256(arrays_path) != meta["arrays_sha256"]:
+            if file_sha256(arrays_path) != meta["arrays_sha256"]:
                 raise IndexCorruptError(f"{arrays_path} does not match {meta_path}")
             with np.load(arrays_path, allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in _SEGMENT_ARRAY_NAMES}
@@ -685,7 +686,7 @@ class SegmentedBM25:
             "b": self.b,
             "segments": names,
             "documents": self.stats.documents,
-            "tombstones_sha256": _sha256(tomb_path),
+            "tombstones_sha256": file_sha256(tomb_path),
         }
         payload = json.dumps(meta, indent=1).encode("utf-8")
         _atomic_write(folder / _SET_META, lambda f: f.write(payload))
@@ -701,7 +702,7 @@ class SegmentedBM25:
         meta_path, tomb_path = folder / _SET_META, folder / _TOMBSTONES
         try:
             meta = _read_meta(meta_path, _SET_FORMAT)
-            if _sha256(tomb_path) != meta["tombstones_sha256"]:
+            if file_sha256(tomb_path) != meta["tombstones_sha256"]:
                 raise IndexCorruptError(f"{tomb_path} does not match {meta_path}")
             names = [str(n) for n in meta["segments"]]
             with np.load(tomb_path, allow_pickle=False) as npz:

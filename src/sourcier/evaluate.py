@@ -53,6 +53,7 @@ import click
 from . import metrics
 from .errors import InputError
 from .options import llm_options
+from .paths import file_sha256
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -878,7 +879,7 @@ def run(
             "answerable": sum(1 for q in ds.queries if q.answerable),
             "documents": n_docs,
             "chunks": n_chunks,
-            "queries_sha256": _file_sha256(full.folder / "queries.jsonl"),
+            "queries_sha256": file_sha256(full.folder / "queries.jsonl"),
             "source": full.info.get("source"),
             "licence": full.info.get("licence"),
         },
@@ -897,10 +898,6 @@ def run(
         details=details,
         generative=generative,
     )
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _merge_details(

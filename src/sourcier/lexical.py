@@ -9,7 +9,6 @@ as JSON plus a NumPy ``.npz`` archive and loads without pickle.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import IndexCorruptError, InputError
+from .paths import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -405,7 +405,7 @@ class BM25Index:
             "b": self.b,
             "documents": len(self._ids),
             "terms": len(self._terms),
-            "arrays_sha256": _sha256(arrays_path),
+            "arrays_sha256": file_sha256(arrays_path),
             "vocab": self._terms,
         }
         payload = json.dumps(meta, ensure_ascii=False).encode("utf-8")
@@ -435,7 +435,7 @@ class BM25Index:
                     f"{meta_path} has format version {meta.get('format_version')!r}, "
                     f"expected {_FORMAT_VERSION}"
                 )
-            if _sha256(arrays_path) != meta["arrays_sha256"]:
+            if file_sha256(arrays_path) != meta["arrays_sha256"]:
                 raise IndexCorruptError(f"{arrays_path} does not match {meta_path}")
             with np.load(arrays_path, allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in ("ids", "data", "indices", "indptr")}
@@ -500,14 +500,6 @@ def pointer_problem(indptr: np.ndarray, n_terms: int, n_values: int, what: str) 
     if indptr[0] != 0 or indptr[-1] != n_values or np.any(np.diff(indptr) < 0):
         return f"the {what} pointers are out of order"
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..messages import say_skipped
+from ..paths import file_sha256
 from .render import UploadOutcome
 from .uploads import (
     MAX_UPLOAD_MB,
@@ -282,15 +282,7 @@ def _same_bytes(src: Path, size: int, folder: Path) -> Path | None:
     for other in sorted(folder.iterdir()):
         if other.name.startswith(".") or not other.is_file() or other.stat().st_size != size:
             continue
-        digest = digest or _sha256(src)
-        if _sha256(other) == digest:
+        digest = digest or file_sha256(src)
+        if file_sha256(other) == digest:
             return other
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
