@@ -30,7 +30,7 @@ import numpy as np
 from sourcier import build_index, extractive, load_index
 from sourcier import metrics as m
 from sourcier import sentences as sentence_scoring
-from sourcier.evaluate import load_dataset
+from sourcier.datasets import load_dataset
 from sourcier.question import parse_question
 from sourcier.retrieve import retrieve
 

@@ -47,7 +47,8 @@ import numpy as np
 
 from sourcier import Settings, ask, build_index_from_records, load_index, search
 from sourcier import metrics as m
-from sourcier.evaluate import Dataset, load_dataset, machine_info, peak_rss_mb
+from sourcier.datasets import Dataset, load_dataset
+from sourcier.evaluate import machine_info, peak_rss_mb
 from sourcier.index import passage_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def lc_embeddings() -> Any:
 def lc_documents(ds: Dataset) -> list[Any]:
     from langchain_core.documents import Document
 
-    from sourcier.evaluate import plain_title
+    from sourcier.datasets import plain_title
 
     return [
         Document(
@@ -108,7 +109,7 @@ class PlainBM25:
     def __init__(self, ds: Dataset) -> None:
         import bm25s
 
-        from sourcier.evaluate import plain_title
+        from sourcier.datasets import plain_title
 
         t = time.perf_counter()
         self.ids = [r["id"] for r in ds.records]

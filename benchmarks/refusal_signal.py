@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from sourcier import build_index, load_index, refusal, sentences
-from sourcier.evaluate import Dataset, load_dataset
+from sourcier.datasets import Dataset, load_dataset
 from sourcier.language import question_language
 from sourcier.lexical import analyze
 from sourcier.question import parse_question

@@ -65,7 +65,7 @@ from tune import MAX_K, cached_embed, dense_matrix, minmax, summarise, topk_mask
 
 from sourcier import Settings, build_index_from_records, load_index  # noqa: E402
 from sourcier import metrics as m  # noqa: E402
-from sourcier.evaluate import load_dataset  # noqa: E402
+from sourcier.datasets import load_dataset  # noqa: E402
 from sourcier.lexical import analyze  # noqa: E402
 
 CAND = 50  # fused candidates rescored per question

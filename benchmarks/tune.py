@@ -39,7 +39,7 @@ import numpy as np
 
 from sourcier import Settings, build_index_from_records, load_index
 from sourcier import metrics as m
-from sourcier.evaluate import load_dataset
+from sourcier.datasets import load_dataset
 from sourcier.lexical import BM25Index
 
 MAX_K = 20

@@ -15,7 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sourcier import Settings
-from sourcier.evaluate import gate_figures, machine_info, run
+from sourcier.evaluate import machine_info, run
+from sourcier.report import gate_figures
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ("seed", "piaf-sample")

@@ -11,15 +11,10 @@ from click.testing import CliRunner
 
 from sourcier import HASHING_MODEL, InputError, Settings
 from sourcier import metrics as m
-from sourcier.evaluate import (
-    SPLITS,
-    eval_cmd,
-    load_dataset,
-    resolve_dataset,
-    run,
-    save_report,
-    split_of,
-)
+from sourcier.datasets import SPLITS, load_dataset, resolve_dataset, split_of
+from sourcier.eval_cli import eval_cmd
+from sourcier.evaluate import run
+from sourcier.report import save_report
 
 EVAL = Path(__file__).resolve().parents[1] / "eval"
 
@@ -366,7 +361,7 @@ def test_eval_command_writes_report_and_json(tiny_dataset: Path, tmp_path: Path)
 
 
 def test_regressions_compare_with_a_tolerance() -> None:
-    from sourcier.evaluate import regressions
+    from sourcier.report import regressions
 
     recorded = {
         "retrieval": {"hybrid": {"recall@5": 0.90, "mrr@10": 0.80}},

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sourcier import Settings
-from sourcier.evaluate import gate_figures, regressions, run
+from sourcier.evaluate import run
+from sourcier.report import gate_figures, regressions
 
 BASELINE = Path(__file__).resolve().parents[1] / "eval" / "regression.json"
 

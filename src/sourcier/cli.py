@@ -33,7 +33,7 @@ INDEX_OPTION = click.option(
 _LAZY_COMMANDS = {
     "serve": ("sourcier.ui", "serve_cmd"),
     "password": ("sourcier.ui", "password_cmd"),
-    "eval": ("sourcier.evaluate", "eval_cmd"),
+    "eval": ("sourcier.eval_cli", "eval_cmd"),
 }
 
 
