@@ -12,17 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sourcier.cleaning import clean_text
+from sourcier.dates import find_date
 from sourcier.errors import InputError, LoadError
-from sourcier.loaders import (
-    SUPPORTED_EXTENSIONS,
-    clean_text,
-    discover,
-    find_date,
-    find_title,
-    load_document,
-    strip_markup,
-)
+from sourcier.loaders import SUPPORTED_EXTENSIONS, discover, load_document
 from sourcier.paths import bundled_corpus_dir
+from sourcier.readers import strip_markup
+from sourcier.titles import find_title
 from sourcier.types import Document
 
 FRENCH = (

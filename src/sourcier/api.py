@@ -121,8 +121,9 @@ def build_index_from_records(
     """
     import hashlib
 
+    from .cleaning import clean_text
     from .language import detect_language
-    from .loaders import clean_text, strip_markup
+    from .readers import strip_markup
 
     docs: list[Document] = []
     for r in records:
