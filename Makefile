@@ -49,6 +49,7 @@ browser-deps:
 
 test: install install-llm browser-deps
 	$(BIN)/ruff check src tests app benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-fast: install

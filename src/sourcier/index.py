@@ -490,7 +490,7 @@ def update_index(
             chunks_unchanged=kept,
             embedded=embedded,
             seconds=time.perf_counter() - t0,
-            segments=len(manifest["segments"]) if merges is None else merges.segments_after,
+            segments=len(entries) if merges is None else merges.segments_after,
             merged=0 if merges is None else merges.merged,
         )
 

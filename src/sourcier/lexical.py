@@ -20,7 +20,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -165,6 +165,17 @@ _FORMAT = "sourcier-bm25"
 _FORMAT_VERSION = 1
 _META = "bm25.json"
 _ARRAYS = "bm25.npz"
+
+
+class TermStatistics(Protocol):
+    """What answer scoring reads of a BM25 index, one segment or many: the number of
+    chunks, a term's idf, and the indexed term a question's term stands for."""
+
+    def __len__(self) -> int: ...
+
+    def idf(self, term: str) -> float: ...
+
+    def related_term(self, term: str) -> str | None: ...
 
 
 class BM25Index:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .lexical import BM25Index, analyze, fold_text
+from .lexical import TermStatistics, analyze, fold_text
 from .sentences import POINTER, Candidate, candidates, list_follows
 from .types import Document, Hit
 
@@ -410,7 +410,7 @@ def _light_terms() -> frozenset[str]:
     return frozenset(analyze(_LIGHT_VERBS))
 
 
-def _evidence_weights(question_terms: Sequence[str], bm25: BM25Index) -> dict[str, float]:
+def _evidence_weights(question_terms: Sequence[str], bm25: TermStatistics) -> dict[str, float]:
     """idf per question term, keyed by the indexed term it stands for.
 
     Light verbs are left out; an unseen term that is the same word stemmed otherwise
@@ -435,7 +435,7 @@ def _evidence_weights(question_terms: Sequence[str], bm25: BM25Index) -> dict[st
 def support(
     question_terms: Sequence[str],
     hits: Sequence[Hit],
-    bm25: BM25Index,
+    bm25: TermStatistics,
     *,
     best_sentence_similarity: float,
     same_language: bool,

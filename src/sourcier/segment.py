@@ -95,7 +95,7 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def share_sentences(
-    doc_ids: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    doc_ids: Sequence[str], spans: Sequence[Sequence[tuple[int, int]] | np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sentence rows with the chunk overlap stored once.
 
@@ -120,7 +120,7 @@ def share_sentences(
     flat = 0
     previous: Sequence[tuple[int, int]] = ()
     for k, (doc_id, own) in enumerate(zip(doc_ids, spans, strict=True)):
-        own = [tuple(map(int, span)) for span in own]
+        own = [(int(s), int(e)) for s, e in own]
         shared = 0
         if k and doc_ids[k - 1] == doc_id:
             shared = next(
@@ -148,7 +148,7 @@ class SegmentData:
     documents: Sequence[Document]
     chunks: Sequence[Chunk]
     vectors: np.ndarray
-    sentence_spans: Sequence[Sequence[tuple[int, int]]]
+    sentence_spans: Sequence[Sequence[tuple[int, int]] | np.ndarray]
     sentence_codes: np.ndarray
     sentence_scales: np.ndarray
     bm25: BM25Segment

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .lexical import BM25Index, analyze
+from .lexical import TermStatistics, analyze
 from .types import Hit
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class Candidate:
     matched: frozenset[str] = frozenset()  # question terms found in the sentence
 
 
-def idf_weights(terms: Sequence[str], bm25: BM25Index) -> dict[str, float]:
+def idf_weights(terms: Sequence[str], bm25: TermStatistics) -> dict[str, float]:
     """idf per query term; a term no passage contains weighs most (df = 0)."""
     unseen = math.log(1.0 + (len(bm25) + 0.5) / 0.5)
     return {t: (bm25.idf(t) or unseen) for t in dict.fromkeys(terms)}

@@ -17,13 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .chunking import sentence_spans
-from .lexical import BM25Index, analyze, fold_text
+from .lexical import TermStatistics, analyze, fold_text
 from .sentences import INSTRUCTION, idf_weights
 from .types import Citation, Document, Hit
+
+if TYPE_CHECKING:
+    from .segment import SentenceVectors
 
 PAIR_MARGIN = 0.15
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -178,9 +182,9 @@ def support_sentences(
     *,
     documents: Mapping[str, Document],
     sentence_index: Mapping[str, Sequence[tuple[int, int, int]]],
-    sentence_vectors: np.ndarray,
+    sentence_vectors: np.ndarray | SentenceVectors,
     claim_vectors: np.ndarray | None,
-    bm25: BM25Index,
+    bm25: TermStatistics,
     dense_band: tuple[float, float],
     threshold: float,
     same_language: bool = True,
