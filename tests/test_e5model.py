@@ -115,7 +115,7 @@ def test_losing_a_conversion_race_keeps_the_winner(tmp_path: Path) -> None:
     ours = tmp_path / "ours"
     ours.mkdir()
     (ours / "model.safetensors").write_text("ours", encoding="utf-8")
-    e5model._publish(ours, target, e5model._is_complete)
+    e5model._publish(ours, target)
     assert (target / "model.safetensors").read_text(encoding="utf-8") == "{}"
 
 

