@@ -33,8 +33,9 @@ from typing import Any
 from . import metrics
 from .datasets import Dataset, load_dataset
 from .errors import InputError
+from .metrics import RECALL_KS
 from .paths import file_sha256
-from .report import RECALL_KS, Report
+from .report import Report
 from .settings import Settings
 
 __all__ = [

@@ -22,7 +22,11 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+# the cut-offs every report gives recall at
+RECALL_KS = (1, 5, 10, 20)
+
 __all__ = [
+    "RECALL_KS",
     "contains_answer",
     "dcg",
     "first_relevant_rank",

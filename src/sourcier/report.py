@@ -13,8 +13,7 @@ from typing import Any
 
 from . import metrics
 from .datasets import EVAL_DIR
-
-RECALL_KS = (1, 5, 10, 20)
+from .metrics import RECALL_KS
 
 
 @dataclass
