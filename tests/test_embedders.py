@@ -17,6 +17,7 @@ from sourcier.embedders import (
     make_embedder,
 )
 from sourcier.errors import ConfigError, ModelError
+from sourcier.paths import default_cache_dir
 from sourcier.settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 
 QUESTION = "Qui préside le pôle SCS ?"
@@ -271,6 +272,66 @@ def test_pool_sentences_averages_the_tokens_inside_each_sentence() -> None:
     assert np.allclose(rows[0], [np.sqrt(0.5), np.sqrt(0.5)])  # mean of the first two
     assert np.allclose(rows[1], [0.6, 0.8])  # the third token alone, normalised
     assert np.allclose(rows[2], [0.0, 1.0])  # no token inside: the passage vector
+
+
+def test_pooled_sentences_go_through_what_the_model_does_after_pooling() -> None:
+    from sourcier.multivector import pool_sentences
+
+    tokens = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]], dtype=np.float32)
+    offsets = np.array([[7, 9], [10, 12], [14, 16]])
+    calls = []
+
+    def project(means: np.ndarray) -> np.ndarray:  # a 2 -> 3 projection
+        calls.append(means.copy())
+        return np.concatenate([means, means.sum(axis=1, keepdims=True)], axis=1)
+
+    fallback = np.array([0.0, 0.0, 1.0])  # already a final (projected) vector
+    rows = pool_sentences(
+        tokens, offsets, [(0, 6), (20, 30)], shift=7, fallback=fallback, project=project
+    )
+    assert rows.shape == (2, 3)
+    # the mean (not its normalised form) is projected, then normalised
+    assert len(calls) == 1 and np.allclose(calls[0], [[0.5, 0.5]])
+    assert np.allclose(rows[0], np.array([0.5, 0.5, 1.0]) / np.linalg.norm([0.5, 0.5, 1.0]))
+    assert np.allclose(rows[1], fallback)  # not projected twice
+
+
+@pytest.mark.slow
+def test_sentence_vectors_of_a_model_with_a_dense_head_match_its_passages(
+    tmp_path: Path,
+) -> None:
+    """A model that projects its pooled vector (EmbeddingGemma's dense layers) gives its
+    sentences the same projection: a one-sentence passage's sentence vector is its
+    passage vector, in the same space and dimension as the questions."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        Transformer,
+    )
+
+    torch.manual_seed(0)
+    base = e5model.ensure_e5_small(default_cache_dir())
+    folder = tmp_path / "e5-dense"
+    model = SentenceTransformer(
+        modules=[
+            Transformer(str(base)),
+            Pooling(384, "mean"),
+            Dense(384, 256, activation_function=torch.nn.Tanh()),
+            Normalize(),
+        ],
+        device="cpu",
+    )
+    model.save(str(folder))
+    embedder = make_embedder(Settings(model=str(folder)))
+    text = "Jean-Pierre Henry préside le pôle SCS depuis 2005."
+    vectors, sentences = embedder.embed_with_sentences([text], [[(0, len(text))]])
+    assert vectors.shape == (1, 256) and sentences[0].shape == (1, 256)
+    assert float(vectors[0] @ sentences[0][0]) > 0.99
+    question = embedder.embed_queries(["Qui préside le pôle SCS ?"])[0]
+    assert question.shape == (256,)
 
 
 def test_hashing_sentences_are_embedded_as_their_own_texts() -> None:

@@ -479,6 +479,7 @@ class SentenceTransformerEmbedder:
         _check_batch_size(batch_size)
         model = self._ensure_loaded()
         shift = len(self.passage_prefix)
+        project = _after_pooling(model)
         vectors = np.zeros((len(texts), self.dim), np.float32)
         sentence_vectors: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
@@ -508,6 +509,7 @@ class SentenceTransformerEmbedder:
                         spans[i],
                         shift=shift,
                         fallback=vectors[i],
+                        project=project,
                     )
                 )
             if progress is not None:
@@ -602,6 +604,35 @@ def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
     if passage is None:
         passage = E5_PASSAGE_PREFIX if e5 else ""
     return query, passage
+
+
+def _after_pooling(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """What a sentence-transformers model does to its pooled vector (dense projections,
+    as in EmbeddingGemma), as a function of a ``(rows, dim)`` batch of means; ``None``
+    when only a normalisation follows the pooling (e5), which the caller does itself."""
+    try:  # sentence-transformers 6 moved the modules; 5 has them here only
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    except ImportError:
+        from sentence_transformers.models import Normalize, Pooling
+
+    modules = list(model)
+    at = next((i for i, m in enumerate(modules) if isinstance(m, Pooling)), None)
+    after = [] if at is None else [m for m in modules[at + 1 :] if not isinstance(m, Normalize)]
+    if not after:
+        return None
+
+    def project(means: np.ndarray) -> np.ndarray:
+        import torch
+
+        weight = next(model.parameters())
+        batch = torch.from_numpy(means).to(device=weight.device, dtype=weight.dtype)
+        features = {"sentence_embedding": batch}
+        with torch.no_grad():
+            for module in after:
+                features = module(features)
+        return features["sentence_embedding"].float().cpu().numpy()
+
+    return project
 
 
 def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embedder:

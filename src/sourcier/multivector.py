@@ -64,6 +64,7 @@ def pool_sentences(
     *,
     shift: int,
     fallback: np.ndarray,
+    project: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """One vector per sentence: the mean of the token embeddings inside it.
 
@@ -74,16 +75,25 @@ def pool_sentences(
         shift: characters before the passage text in the model's input (its prefix).
         fallback: the vector of a sentence with no token inside (cut off by the model's
             length limit): the passage vector.
+        project: what the model does to a pooled vector before it is a sentence
+            embedding (the dense projections of EmbeddingGemma), applied to the means
+            of a ``(rows, dim)`` batch; ``None`` when nothing follows the pooling.
 
     Returns:
-        ``(len(spans), dim)`` float32, rows L2-normalised.
+        ``(len(spans), output dim)`` float32, rows L2-normalised.
     """
     mids = (offsets[:, 0] + offsets[:, 1]) / 2.0
     real = offsets[:, 1] > offsets[:, 0]
-    rows = np.zeros((len(spans), tokens.shape[1] if tokens.ndim == 2 else 0), np.float32)
+    means = np.zeros((len(spans), tokens.shape[1] if tokens.ndim == 2 else 0), np.float32)
+    pooled = np.zeros(len(spans), dtype=bool)
     for r, (s, e) in enumerate(spans):
         inside = real & (mids >= s + shift) & (mids < e + shift)
-        rows[r] = tokens[inside].mean(axis=0) if inside.any() else fallback
+        if inside.any():
+            means[r] = tokens[inside].mean(axis=0)
+            pooled[r] = True
+    rows = np.tile(np.asarray(fallback, dtype=np.float32), (len(spans), 1))
+    if pooled.any():
+        rows[pooled] = project(means[pooled]) if project is not None else means[pooled]
     return normalise(rows) if len(rows) else rows
 
 
