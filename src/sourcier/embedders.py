@@ -610,14 +610,15 @@ def _after_pooling(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """What a sentence-transformers model does to its pooled vector (dense projections,
     as in EmbeddingGemma), as a function of a ``(rows, dim)`` batch of means; ``None``
     when only a normalisation follows the pooling (e5), which the caller does itself."""
-    try:  # sentence-transformers 6 moved the modules; 5 has them here only
-        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
-    except ImportError:
-        from sentence_transformers.models import Normalize, Pooling
+    import importlib
 
+    try:  # sentence-transformers 6 moved the modules; 5 has them here only
+        st = importlib.import_module("sentence_transformers.sentence_transformer.modules")
+    except ImportError:
+        st = importlib.import_module("sentence_transformers.models")
     modules = list(model)
-    at = next((i for i, m in enumerate(modules) if isinstance(m, Pooling)), None)
-    after = [] if at is None else [m for m in modules[at + 1 :] if not isinstance(m, Normalize)]
+    at = next((i for i, m in enumerate(modules) if isinstance(m, st.Pooling)), None)
+    after = [] if at is None else [m for m in modules[at + 1 :] if not isinstance(m, st.Normalize)]
     if not after:
         return None
 
