@@ -305,22 +305,19 @@ def test_sentence_vectors_of_a_model_with_a_dense_head_match_its_passages(
     passage vector, in the same space and dimension as the questions."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import (
-        Dense,
-        Normalize,
-        Pooling,
-        Transformer,
-    )
 
+    from sourcier.embedders import st_modules
+
+    st = st_modules()
     torch.manual_seed(0)
     base = e5model.ensure_e5_small(default_cache_dir())
     folder = tmp_path / "e5-dense"
     model = SentenceTransformer(
         modules=[
-            Transformer(str(base)),
-            Pooling(384, "mean"),
-            Dense(384, 256, activation_function=torch.nn.Tanh()),
-            Normalize(),
+            st.Transformer(str(base)),
+            st.Pooling(384, "mean"),
+            st.Dense(384, 256, activation_function=torch.nn.Tanh()),
+            st.Normalize(),
         ],
         device="cpu",
     )

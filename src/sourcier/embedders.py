@@ -606,16 +606,22 @@ def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
     return query, passage
 
 
+def st_modules() -> Any:
+    """sentence-transformers' module classes (Pooling, Dense, Normalize, ...): version 6
+    moved them, version 5 has them in ``sentence_transformers.models`` only."""
+    import importlib
+
+    try:
+        return importlib.import_module("sentence_transformers.sentence_transformer.modules")
+    except ImportError:
+        return importlib.import_module("sentence_transformers.models")
+
+
 def _after_pooling(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """What a sentence-transformers model does to its pooled vector (dense projections,
     as in EmbeddingGemma), as a function of a ``(rows, dim)`` batch of means; ``None``
     when only a normalisation follows the pooling (e5), which the caller does itself."""
-    import importlib
-
-    try:  # sentence-transformers 6 moved the modules; 5 has them here only
-        st = importlib.import_module("sentence_transformers.sentence_transformer.modules")
-    except ImportError:
-        st = importlib.import_module("sentence_transformers.models")
+    st = st_modules()
     modules = list(model)
     at = next((i for i, m in enumerate(modules) if isinstance(m, st.Pooling)), None)
     after = [] if at is None else [m for m in modules[at + 1 :] if not isinstance(m, st.Normalize)]
