@@ -130,7 +130,6 @@ class Reader:
         hidden = config.hidden_size
         self.answers = torch.nn.Linear(hidden, 1)
         self.span = torch.nn.Linear(hidden, 2)
-        self.layers = layers
 
     def modules(self) -> list[Any]:
         return [self.bert, self.answers, self.span]
@@ -188,11 +187,15 @@ class Reader:
         )
 
 
-def passage_mask(enc: Any, row: int) -> list[bool]:
-    """Which tokens of pair ``row`` are passage text (sequence 1, not the prefix)."""
+def span_logits(enc: Any, row: int, start: Any, end: Any) -> tuple[Any, Any]:
+    """Start and end logits of pair ``row`` with every token outside its second text
+    (``passage: `` and the sentence; specials and the question excluded) masked out."""
+    import torch
+
     seq = enc.sequence_ids(row)
     offsets = enc["offset_mapping"][row].tolist()
-    return [s == 1 and e > s0 for s, (s0, e) in zip(seq, offsets, strict=True)]
+    mask = torch.tensor([s == 1 and e > s0 for s, (s0, e) in zip(seq, offsets, strict=True)])
+    return start[row].masked_fill(~mask, -1e4), end[row].masked_fill(~mask, -1e4)
 
 
 PREFIX = len("passage: ")
@@ -268,9 +271,7 @@ def train(args: argparse.Namespace) -> None:
         span = answer_span(texts[first], r["answers"])
         tok = token_span(enc, first, *span) if span else None
         if tok is not None:
-            mask = torch.tensor(passage_mask(enc, first))
-            s_log = start[first].masked_fill(~mask, -1e4)
-            e_log = end[first].masked_fill(~mask, -1e4)
+            s_log, e_log = span_logits(enc, first, start, end)
             loss = loss + 0.5 * (
                 torch.nn.functional.cross_entropy(s_log[None], torch.tensor([tok[0]]))
                 + torch.nn.functional.cross_entropy(e_log[None], torch.tensor([tok[1]]))
@@ -354,9 +355,7 @@ def score(args: argparse.Namespace) -> None:
             sc, st, en = reader.forward(enc)
             per.append((time.perf_counter() - t) * 1000)
             best = int(sc.argmax())
-            mask = torch.tensor(passage_mask(enc, best))
-            s_log = st[best].masked_fill(~mask, -1e4)
-            e_log = en[best].masked_fill(~mask, -1e4)
+            s_log, e_log = span_logits(enc, best, st, en)
             pair = s_log[:, None] + e_log[None, :]
             n = pair.shape[0]
             band = torch.triu(torch.ones(n, n, dtype=torch.bool)) & ~torch.triu(
