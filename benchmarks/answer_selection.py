@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from sourcier import build_index, extractive, load_index
-from sourcier import metrics as m
-from sourcier import sentences as sentence_scoring
-from sourcier.datasets import load_dataset
-from sourcier.question import parse_question
-from sourcier.retrieve import retrieve
+from sourcier import build_index, load_index
+from sourcier.answer import candidates as sentence_scoring
+from sourcier.answer import extractive
+from sourcier.answer.question import parse_question
+from sourcier.answer.retrieve import retrieve
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import load_dataset
 
 
 def select(cands: list[Any], max_sentences: int, ratio: float, novelty: bool) -> list[Any]:

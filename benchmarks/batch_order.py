@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from sourcier import load_index
-from sourcier.index import passage_text
-from sourcier.multivector import embed_with_sentences
+from sourcier.build.writer import passage_text
+from sourcier.embed.pooling import embed_with_sentences
 
 
 def main() -> None:

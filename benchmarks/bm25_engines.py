@@ -72,7 +72,7 @@ class Today:
         self._rebuild()
 
     def _rebuild(self) -> None:
-        from sourcier.lexical import BM25Index
+        from sourcier.analysis import BM25Index
 
         ids = list(self.terms)
         with _analysed({str(i): self.terms[i] for i in ids}):
@@ -95,7 +95,7 @@ class Today:
 
     @staticmethod
     def load(folder: Path) -> Any:
-        from sourcier.lexical import BM25Index
+        from sourcier.analysis import BM25Index
 
         return BM25Index.load(folder)
 
@@ -110,20 +110,20 @@ class Segments:
     name = "segments"
 
     def __init__(self) -> None:
-        from sourcier.bm25_segments import SegmentedBM25
+        from sourcier.storage.bm25 import SegmentedBM25
 
         self.index = SegmentedBM25()
         self.folder: Path | None = None
 
     def build(self, terms: Sequence[list[str]], ids: Sequence[int], parts: int = 1) -> None:
-        from sourcier.bm25_segments import BM25Segment
+        from sourcier.storage.bm25 import BM25Segment
 
         bounds = np.linspace(0, len(ids), parts + 1).astype(int)
         for a, b in zip(bounds, bounds[1:], strict=False):
             self.index = self.index.add(BM25Segment.from_terms(terms[a:b], ids[a:b]))
 
     def add(self, terms: Sequence[list[str]], ids: Sequence[int]) -> None:
-        from sourcier.bm25_segments import BM25Segment
+        from sourcier.storage.bm25 import BM25Segment
 
         self.index = self.index.add(BM25Segment.from_terms(terms, ids))
         self._persist()
@@ -142,7 +142,7 @@ class Segments:
 
     @staticmethod
     def load(folder: Path) -> Any:
-        from sourcier.bm25_segments import SegmentedBM25
+        from sourcier.storage.bm25 import SegmentedBM25
 
         return SegmentedBM25.load(folder)
 
@@ -209,7 +209,7 @@ class Fts5:
 
     @staticmethod
     def search(db: Any, query: str, k: int, allowed: Any) -> list[tuple[int, float]]:
-        from sourcier.lexical import analyze
+        from sourcier.analysis import analyze
 
         terms = analyze(query)
         if not terms or k <= 0:
@@ -304,7 +304,7 @@ class Tantivy:
     def search(index: Any, query: str, k: int, allowed: Any) -> list[tuple[int, float]]:
         import tantivy
 
-        from sourcier.lexical import analyze
+        from sourcier.analysis import analyze
 
         terms = analyze(query)
         if not terms or k <= 0:
@@ -348,7 +348,7 @@ def _available(name: str) -> bool:
 @contextlib.contextmanager
 def _analysed(cache: dict[str, list[str]]) -> Iterator[None]:
     """Make ``BM25Index.build`` take pre-analysed terms: its texts are cache keys."""
-    from sourcier import lexical
+    from sourcier import analysis as lexical
 
     original = lexical.analyze
     lexical.analyze = lambda text: cache[text] if text in cache else original(text)  # type: ignore[assignment]
@@ -398,7 +398,7 @@ def _bytes(folder: Path) -> int:
 
 
 def _analyse(texts: Sequence[str]) -> tuple[list[list[str]], float]:
-    from sourcier.lexical import analyze
+    from sourcier.analysis import analyze
 
     started = time.perf_counter()
     terms = [analyze(t) for t in texts]
@@ -495,7 +495,7 @@ def _probe(name: str, folder: str, queries_path: str, allowed_path: str) -> None
     """In a fresh process: load, query, report times and resident memory."""
     import psutil
 
-    import sourcier.lexical  # noqa: F401  (imports are not the index's memory)
+    import sourcier.analysis  # noqa: F401  (imports are not the index's memory)
 
     engine = ENGINES[name]
     queries = json.loads(Path(queries_path).read_text())

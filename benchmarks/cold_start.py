@@ -35,7 +35,7 @@ _STAGES = r"""
 import json, sys, time
 index, question, warm = sys.argv[1:4]
 t0 = time.perf_counter()
-import sourcier.cli
+import sourcier.cli.commands
 from sourcier import api
 t1 = time.perf_counter()
 idx = api.load_index(index)
@@ -146,7 +146,7 @@ def measure(index: Path, *, repeats: int) -> dict[str, object]:
 
 
 _LABELS = {
-    "import": "import sourcier.cli + api",
+    "import": "import sourcier.cli.commands + api",
     "index_open": "open the index",
     "model_load": "model load (first - warm embedding)",
     "first_embedding": "first query embedding (load included)",
@@ -185,7 +185,7 @@ def to_markdown(result: dict[str, object], *, title: str = "cold start") -> str:
 
 
 def _ensure_index(index: Path) -> None:
-    from sourcier.store import index_exists
+    from sourcier.storage.store import index_exists
 
     if index_exists(index):
         return

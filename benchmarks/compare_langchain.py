@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 
 from sourcier import Settings, ask, build_index_from_records, load_index, search
-from sourcier import metrics as m
-from sourcier.datasets import Dataset, load_dataset
-from sourcier.evaluate import machine_info, peak_rss_mb
-from sourcier.index import passage_text
+from sourcier.build.writer import passage_text
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import Dataset, load_dataset
+from sourcier.evaluation.run import machine_info, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 LC_CHUNK, LC_OVERLAP = 1000, 200
@@ -61,7 +61,7 @@ def log(*args: Any) -> None:
 
 
 def model_folder() -> Path:
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     return ensure_e5_small(default_cache_dir())
@@ -81,7 +81,7 @@ def lc_embeddings() -> Any:
 def lc_documents(ds: Dataset) -> list[Any]:
     from langchain_core.documents import Document
 
-    from sourcier.datasets import plain_title
+    from sourcier.evaluation.datasets import plain_title
 
     return [
         Document(
@@ -109,7 +109,7 @@ class PlainBM25:
     def __init__(self, ds: Dataset) -> None:
         import bm25s
 
-        from sourcier.datasets import plain_title
+        from sourcier.evaluation.datasets import plain_title
 
         t = time.perf_counter()
         self.ids = [r["id"] for r in ds.records]
@@ -221,8 +221,8 @@ def main() -> None:
 
     from sentence_transformers import SentenceTransformer
 
-    from sourcier.embedders import make_embedder
-    from sourcier.store import disk_size
+    from sourcier.embed.embedders import make_embedder
+    from sourcier.storage.store import disk_size
 
     settings = Settings()
     full = load_dataset(args.dataset)

@@ -1,4 +1,4 @@
-"""Dense search at scale: exact (flat) vs IVF-HNSW-SQ8 (sourcier.dense.DenseIndex).
+"""Dense search at scale: exact (flat) vs IVF-HNSW-SQ8 (sourcier.storage.dense.DenseIndex).
 
 Vectors: the real e5-small vectors of the 761 PIAF passages (embedded once, cached in
 index/bench-cache/), plus synthetic passages around them (each one a mix of two real
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sourcier.dense import DenseIndex, DenseSearch
+from sourcier.storage.dense import DenseIndex, DenseSearch
 
 ROOT = Path(__file__).resolve().parents[1]
 PIAF = ROOT / "eval" / "piaf"
@@ -36,7 +36,7 @@ def real_vectors(n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = np.load(CACHE)
         return data["passages"], data["queries"][:n_queries], data["gold"][:n_queries]
     from sourcier import Settings
-    from sourcier.embedders import make_embedder
+    from sourcier.embed.embedders import make_embedder
 
     passages = [json.loads(line) for line in (PIAF / "corpus.jsonl").open(encoding="utf-8")]
     queries = [json.loads(line) for line in (PIAF / "queries.jsonl").open(encoding="utf-8")]

@@ -16,8 +16,8 @@ import json
 import time
 
 from sourcier import load_index, search
-from sourcier.generative import condense_follow_up, resolve_llm
-from sourcier.question import parse_question
+from sourcier.answer.generative import condense_follow_up, resolve_llm
+from sourcier.answer.question import parse_question
 
 CONVERSATIONS = [
     ("Quel accord le pôle SCS a-t-il signé avec le MIT ?", "Et qui le préside ?",

@@ -49,8 +49,8 @@ def _load() -> str:
 
 
 def bench_local(texts: tuple[str, ...], spans: tuple, settings: Any, batch_size: int) -> dict:
-    from sourcier.embedders import make_embedder
-    from sourcier.multivector import embed_with_sentences
+    from sourcier.embed.embedders import make_embedder
+    from sourcier.embed.pooling import embed_with_sentences
 
     embedder = make_embedder(settings)
     t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def bench_local(texts: tuple[str, ...], spans: tuple, settings: Any, batch_size:
 def _ray_run(texts: tuple[str, ...], spans: tuple, settings: Any, workers: int, batch: int):
     import ray
 
-    from sourcier.distributed import RayOptions, RayRun, embed_on_ray, ray_session
+    from sourcier.build.ray import RayOptions, RayRun, embed_on_ray, ray_session
 
     t0 = time.perf_counter()
     ray.init(
@@ -133,7 +133,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from sourcier import Settings
-    from sourcier.distributed import plan_build
+    from sourcier.build.ray import plan_build
 
     settings = Settings()
     root = Path(tempfile.mkdtemp(prefix="sourcier-ray-bench-"))

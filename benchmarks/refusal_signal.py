@@ -39,12 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from sourcier import build_index, load_index, refusal, sentences
-from sourcier.datasets import Dataset, load_dataset
-from sourcier.language import question_language
-from sourcier.lexical import analyze
-from sourcier.question import parse_question
-from sourcier.retrieve import Filters, retrieve
+from sourcier import build_index, load_index
+from sourcier.analysis import analyze
+from sourcier.answer import candidates as sentences
+from sourcier.answer import refusal
+from sourcier.answer.question import parse_question
+from sourcier.answer.retrieve import Filters, retrieve
+from sourcier.evaluation.datasets import Dataset, load_dataset
+from sourcier.ingest.language import question_language
 
 LIGHT_VERBS = frozenset(
     t

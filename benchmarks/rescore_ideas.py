@@ -64,9 +64,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune import MAX_K, cached_embed, dense_matrix, minmax, summarise, topk_mask  # noqa: E402
 
 from sourcier import Settings, build_index_from_records, load_index  # noqa: E402
-from sourcier import metrics as m  # noqa: E402
-from sourcier.datasets import load_dataset  # noqa: E402
-from sourcier.lexical import analyze  # noqa: E402
+from sourcier.analysis import analyze  # noqa: E402
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import load_dataset  # noqa: E402
 
 CAND = 50  # fused candidates rescored per question
 FIRST_STAGE = 100  # candidates per retriever (sourcier's default)

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from sourcier import HASHING_MODEL, Document, Settings  # noqa: E402
-from sourcier.index import Index, optimize_index, update_index  # noqa: E402
+from sourcier.build.writer import Index, optimize_index, update_index  # noqa: E402
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -90,7 +90,7 @@ def disk(path: Path) -> dict[str, float]:
     """Bytes of the live generation, by part: its segments, manifest and journal. (Right
     after a merge the segments it replaced stay on disk until the next write, for
     readers of the generation before; they are not counted.)"""
-    from sourcier import store
+    from sourcier.storage import store
 
     parts: dict[str, int] = {}
     files = [f for seg in store.live_segments(path) for f in seg.rglob("*") if f.is_file()]
@@ -110,7 +110,7 @@ import json, resource, sys, time, statistics
 sys.path.insert(0, sys.argv[3])
 import numpy, faiss
 from sourcier import search
-from sourcier.index import Index
+from sourcier.build.writer import Index
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
 before = rss()

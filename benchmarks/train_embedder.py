@@ -53,11 +53,11 @@ def sha256(path: Path) -> str:
 def triples(index_path: Path, *, depth: int = 20) -> list[tuple[str, str, str]]:
     """(query, positive passage, hard negative passage) texts of the dev questions."""
     from sourcier import Settings, load_index
-    from sourcier import metrics as m
-    from sourcier.datasets import load_dataset
-    from sourcier.index import passage_text
-    from sourcier.question import parse_question
-    from sourcier.retrieve import retrieve
+    from sourcier.answer.question import parse_question
+    from sourcier.answer.retrieve import retrieve
+    from sourcier.build.writer import passage_text
+    from sourcier.evaluation import metrics as m
+    from sourcier.evaluation.datasets import load_dataset
 
     ds = load_dataset("piaf").select("dev")
     idx = load_index(index_path)
@@ -96,7 +96,7 @@ def apply(delta: Path, out: Path, alpha: float) -> None:
     import numpy as np
     from safetensors.numpy import load_file, save_file
 
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     base = ensure_e5_small(default_cache_dir())
@@ -133,7 +133,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import losses
 
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     random.seed(args.seed)

@@ -55,11 +55,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dump(index_path: Path, dataset: str, split: str, out: Path, *, depth: int) -> None:
     """Write the gate's candidates of every answerable question, one JSON line each."""
-    from sourcier import load_index, refusal
-    from sourcier import metrics as m
-    from sourcier.datasets import load_dataset
-    from sourcier.question import parse_question
-    from sourcier.retrieve import retrieve
+    from sourcier import load_index
+    from sourcier.answer import refusal
+    from sourcier.answer.question import parse_question
+    from sourcier.answer.retrieve import retrieve
+    from sourcier.evaluation import metrics as m
+    from sourcier.evaluation.datasets import load_dataset
 
     ds = load_dataset(dataset)
     if split != "all":
@@ -224,7 +225,7 @@ def train(args: argparse.Namespace) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     torch.manual_seed(args.seed)
@@ -319,7 +320,7 @@ def train(args: argparse.Namespace) -> None:
 def around(text: str, start: int, end: int, *, short: int) -> tuple[int, int]:
     """The clauses of ``text`` that the span [start, end) overlaps (widened to the span
     if it crosses a clause edge), or the whole text when it is ``short`` or shorter."""
-    from sourcier.concise import clauses
+    from sourcier.answer.concise import clauses
 
     if len(text) <= short:
         return 0, len(text)
@@ -332,8 +333,8 @@ def around(text: str, start: int, end: int, *, short: int) -> tuple[int, int]:
 def score(args: argparse.Namespace) -> None:
     import torch
 
-    from sourcier import metrics as m
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
+    from sourcier.evaluation import metrics as m
     from sourcier.paths import default_cache_dir
 
     torch.set_num_threads(args.threads)

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from sourcier import Settings, build_index_from_records, load_index
-from sourcier import metrics as m
-from sourcier.datasets import load_dataset
-from sourcier.lexical import BM25Index
+from sourcier.analysis import BM25Index
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import load_dataset
 
 MAX_K = 20
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from sourcier import ask, build_index, load_index
-from sourcier import metrics as m
-from sourcier.datasets import Dataset, load_dataset
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import Dataset, load_dataset
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 19)]
 

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sourcier import Settings
-from sourcier.evaluate import machine_info, run
-from sourcier.report import gate_figures
+from sourcier.evaluation.report import gate_figures
+from sourcier.evaluation.run import machine_info, run
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ("seed", "piaf-sample")

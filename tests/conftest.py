@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import HASHING_MODEL, Settings, build_index, load_index, store
-from sourcier.index import lexical_text
-from sourcier.lexical import BM25Index
+from sourcier import HASHING_MODEL, Settings, build_index, load_index
+from sourcier.analysis import BM25Index
+from sourcier.build.writer import lexical_text
 from sourcier.paths import bundled_corpus_dir
+from sourcier.storage import store
 from sourcier.ui.client import quiet_environment
 
 HASHING = Settings(model=HASHING_MODEL)
@@ -64,8 +65,8 @@ def real_index(tmp_path_factory: pytest.TempPathFactory):
 
 
 WARM_UP = (
-    "import faiss, numpy, sourcier.index, sourcier.merge, sourcier.lexical\n"
-    "sourcier.lexical.analyze('pôle')\n"
+    "import faiss, numpy, sourcier.build.writer, sourcier.storage.merge, sourcier.analysis\n"
+    "sourcier.analysis.analyze('pôle')\n"
     "print('ready', flush=True)\n"
 )
 """Put at the top of a script given to :func:`start_work`: imports what the work needs."""
@@ -73,13 +74,13 @@ WARM_UP = (
 
 CRASH_AT = (
     "import os\n"
-    "from sourcier import store, segment\n"
+    "from sourcier.storage import store\n"
     "def die(*args, **kwargs):\n"
     "    os._exit(137)\n"
     "if point == 'before-rename':  # the first rename: the new segment's\n"
     "    os.rename = die\n"
     "elif point == 'before-current':\n"
-    "    store._write_atomic = die\n"
+    "    store.write_atomic = die\n"
     "elif point == 'before-prune':\n"
     "    store._prune_generations = die\n"
     "elif point == 'during-cache':\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sourcier.cli import main
+from sourcier.cli.commands import main
 from sourcier.errors import ConfigError, InputError
 from sourcier.messages import say
 from sourcier.ui.access import (

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sourcier import HASHING_MODEL, Settings, ask, build_index_from_records
-from sourcier.question import asked_shape
-from sourcier.sentences import POINTER
+from sourcier.answer.candidates import POINTER
+from sourcier.answer.question import asked_shape
 
 HASHING = Settings(model=HASHING_MODEL)
 

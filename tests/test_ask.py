@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sourcier import Answer, InputError, ask, load_index, search
-from sourcier.question import is_follow_up, normalise_history, retrieval_query
+from sourcier.answer.question import is_follow_up, normalise_history, retrieval_query
 
 
 def _check_citations(answer: Answer, index_path: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sourcier.bm25_segments import BM25Segment, GlobalStats, SegmentedBM25
+from sourcier.analysis import BM25Index, analyze
 from sourcier.errors import IndexCorruptError, InputError
-from sourcier.lexical import BM25Index, analyze
+from sourcier.storage.bm25 import BM25Segment, GlobalStats, SegmentedBM25
 
 PIAF = Path(__file__).resolve().parents[1] / "eval" / "piaf-sample"
 

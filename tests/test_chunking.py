@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sourcier.chunking import chunk_document, chunk_id_for, chunk_label, sentence_spans
 from sourcier.errors import ConfigError, InputError
+from sourcier.ingest.chunking import chunk_document, chunk_id_for, chunk_label, sentence_spans
 from sourcier.types import Chunk, Document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

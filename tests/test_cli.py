@@ -119,7 +119,8 @@ def test_ask_builds_the_missing_default_index_and_says_so(tmp_path: Path) -> Non
     # the default location is patched to an empty folder; everything else is the real CLI
     script = (
         "import pathlib, sys\n"
-        "from sourcier import cli, paths\n"
+        "from sourcier import paths\n"
+        "from sourcier.cli import commands as cli\n"
         f"paths.default_index_dir = lambda: pathlib.Path({str(tmp_path / 'ix')!r})\n"
         "sys.argv = ['sourcier', 'search', 'Helsinki', '-k', '1']\n"
         "cli.main()\n"
@@ -141,7 +142,10 @@ def test_a_bad_option_is_refused_before_the_index_or_the_model(
 ) -> None:
     from click.testing import CliRunner
 
-    from sourcier import cli, index, paths, store
+    from sourcier import paths
+    from sourcier.build import writer as index
+    from sourcier.cli import commands as cli
+    from sourcier.storage import store
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the index or the model was touched")
@@ -227,7 +231,7 @@ def test_a_short_prefix_asks_first_in_a_terminal(
 ) -> None:
     from click.testing import CliRunner
 
-    from sourcier import cli
+    from sourcier.cli import commands as cli
 
     _, index = _folder_index(tmp_path)
     prefix = _short_prefix(index)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from sourcier import ConfigError, Settings, load_index
+from sourcier.answer.candidates import Candidate
+from sourcier.answer.concise import clauses, shows_entity, standalone_lines, trim
+from sourcier.answer.question import parse_question
 from sourcier.api import ask
-from sourcier.concise import clauses, shows_entity, standalone_lines, trim
-from sourcier.question import parse_question
-from sourcier.sentences import Candidate
 from sourcier.types import Chunk, Hit
 
 

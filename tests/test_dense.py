@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import load_index, search, store
-from sourcier.dense import DenseIndex, DenseSearch
+from sourcier import load_index, search
 from sourcier.errors import IndexCorruptError
+from sourcier.storage import store
+from sourcier.storage.dense import DenseIndex, DenseSearch
 
 
 def _clustered(n: int, dim: int = 64, clusters: int = 50, seed: int = 0) -> np.ndarray:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import e5model
-from sourcier.e5model import MODEL_DIRNAME, ensure_e5_small
+from sourcier.embed import e5model
+from sourcier.embed.e5model import MODEL_DIRNAME, ensure_e5_small
 from sourcier.errors import ModelError
 
 EXPECTED_FILES = [

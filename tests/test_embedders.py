@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import e5model
-from sourcier.embedders import (
+from sourcier.embed import e5model
+from sourcier.embed.embedders import (
     Embedder,
     HashingEmbedder,
     SentenceTransformerEmbedder,
@@ -260,7 +260,7 @@ def test_real_model_retrieval_sanity(e5_embedder: Embedder) -> None:
 
 
 def test_pool_sentences_averages_the_tokens_inside_each_sentence() -> None:
-    from sourcier.multivector import pool_sentences
+    from sourcier.embed.pooling import pool_sentences
 
     tokens = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
     # "query: " prefix of 7 characters; tokens at 7-9, 10-12, 14-16, and a special token
@@ -275,7 +275,7 @@ def test_pool_sentences_averages_the_tokens_inside_each_sentence() -> None:
 
 
 def test_pooled_sentences_go_through_what_the_model_does_after_pooling() -> None:
-    from sourcier.multivector import pool_sentences
+    from sourcier.embed.pooling import pool_sentences
 
     tokens = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]], dtype=np.float32)
     offsets = np.array([[7, 9], [10, 12], [14, 16]])
@@ -306,7 +306,7 @@ def test_sentence_vectors_of_a_model_with_a_dense_head_match_its_passages(
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from sourcier.embedders import st_modules
+    from sourcier.embed.embedders import st_modules
 
     st = st_modules()
     torch.manual_seed(0)

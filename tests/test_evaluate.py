@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from sourcier import HASHING_MODEL, InputError, Settings
-from sourcier import metrics as m
-from sourcier.datasets import SPLITS, load_dataset, resolve_dataset, split_of
-from sourcier.eval_cli import eval_cmd
-from sourcier.evaluate import run
-from sourcier.report import save_report
+from sourcier.cli.eval import eval_cmd
+from sourcier.evaluation import metrics as m
+from sourcier.evaluation.datasets import SPLITS, load_dataset, resolve_dataset, split_of
+from sourcier.evaluation.report import save_report
+from sourcier.evaluation.run import run
 
 EVAL = Path(__file__).resolve().parents[1] / "eval"
 
@@ -244,7 +244,7 @@ def test_split_is_by_article_and_stable(tiny_dataset: Path) -> None:
 
 
 def test_seed_set_meets_the_brief() -> None:
-    from sourcier.loaders import load_document
+    from sourcier.ingest.loaders import load_document
     from sourcier.paths import bundled_corpus_dir
 
     ds = load_dataset(EVAL / "seed")
@@ -361,7 +361,7 @@ def test_eval_command_writes_report_and_json(tiny_dataset: Path, tmp_path: Path)
 
 
 def test_regressions_compare_with_a_tolerance() -> None:
-    from sourcier.report import regressions
+    from sourcier.evaluation.report import regressions
 
     recorded = {
         "retrieval": {"hybrid": {"recall@5": 0.90, "mrr@10": 0.80}},

@@ -16,9 +16,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from conftest import HASHING
 from sourcier import Answer, ConfigError, Settings, ask, build_index, load_index
+from sourcier.answer.generative import build_prompt, resolve_llm
+from sourcier.answer.question import parse_question
 from sourcier.api import ask_stream
-from sourcier.generative import build_prompt, resolve_llm
-from sourcier.question import parse_question
 from sourcier.types import Notice, TextDelta
 
 SCS = "Qui préside le pôle SCS ?"

@@ -24,9 +24,9 @@ from sourcier import (
     build_index,
     load_index,
     search,
-    store,
 )
 from sourcier.api import ensure_index
+from sourcier.storage import store
 
 HASHING = Settings(model=HASHING_MODEL)
 

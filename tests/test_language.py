@@ -1,4 +1,4 @@
-"""Tests for sourcier.language: document language and short-question language."""
+"""Tests for sourcier.ingest.language: document language and short-question language."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sourcier.language import detect_language, question_language
+from sourcier.ingest.language import detect_language, question_language
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_import_does_no_work() -> None:
         "import sys, types; "
         "pkg = types.ModuleType('sourcier'); pkg.__path__ = [sys.argv[1]]; "
         "sys.modules['sourcier'] = pkg; "
-        "import sourcier.language as lang; "
+        "import sourcier.ingest.language as lang; "
         "assert lang._identifier is None; "
         "assert 'py3langid.langid' not in sys.modules, 'py3langid imported at import time'; "
         "lang.detect_language('Bonjour à tous, voici le communiqué de presse du pôle.'); "
@@ -97,16 +97,16 @@ def test_import_does_no_work() -> None:
         "lang.question_language('Qui ?'); "
         "assert first is not None and lang._identifier is first"
     )
-    import sourcier.language
+    import sourcier.ingest.language
 
-    package_dir = str(Path(sourcier.language.__file__).parent)
+    package_dir = str(Path(sourcier.ingest.language.__file__).parents[1])
     subprocess.run([sys.executable, "-c", code, package_dir], check=True)
 
 
 def test_the_model_is_decompressed_once_and_a_broken_copy_is_not_fatal(
     tmp_path, monkeypatch
 ) -> None:
-    import sourcier.language as language
+    import sourcier.ingest.language as language
     import sourcier.paths as paths
 
     monkeypatch.setattr(paths, "default_cache_dir", lambda: tmp_path)

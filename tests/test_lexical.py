@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sourcier.analysis import STOPWORDS, BM25Index, analyze
 from sourcier.errors import IndexCorruptError, InputError
-from sourcier.lexical import STOPWORDS, BM25Index, analyze
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 

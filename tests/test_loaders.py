@@ -1,4 +1,4 @@
-"""Tests for sourcier.loaders: discovery, readers, cleaning, titles, dates, bad files."""
+"""Tests for sourcier.ingest.loaders: discovery, readers, cleaning, titles, dates, bad files."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sourcier.cleaning import clean_text
-from sourcier.dates import find_date
 from sourcier.errors import InputError, LoadError
-from sourcier.loaders import SUPPORTED_EXTENSIONS, discover, load_document
+from sourcier.ingest.cleaning import clean_text
+from sourcier.ingest.dates import find_date
+from sourcier.ingest.loaders import SUPPORTED_EXTENSIONS, discover, load_document
+from sourcier.ingest.readers import strip_markup
+from sourcier.ingest.titles import find_title
 from sourcier.paths import bundled_corpus_dir
-from sourcier.readers import strip_markup
-from sourcier.titles import find_title
 from sourcier.types import Document
 
 FRENCH = (

@@ -23,11 +23,11 @@ from sourcier import (
     build_index,
     load_index,
     search,
-    store,
 )
-from sourcier.loaders import load_document
+from sourcier.answer.question import normalise_history, parse_question
+from sourcier.ingest.loaders import load_document
 from sourcier.messages import FRENCH, say, say_reason, say_skipped
-from sourcier.question import normalise_history, parse_question
+from sourcier.storage import store
 
 HASHING = Settings(model=HASHING_MODEL)
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sourcier"

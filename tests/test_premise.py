@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import HASHING
 from sourcier import ask, build_index
-from sourcier.question import parse_question
-from sourcier.refusal import constraints
+from sourcier.answer.question import parse_question
+from sourcier.answer.refusal import constraints
 
 
 def test_a_place_the_documents_do_not_hold_is_refused(shared_hashing_index: Path) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import onnx_encoder
-from sourcier.embedders import SentenceTransformerEmbedder, make_embedder, torch_threads
+from sourcier.embed import onnx_encoder
+from sourcier.embed.embedders import SentenceTransformerEmbedder, make_embedder, torch_threads
+from sourcier.embed.query_tokenizer import QueryTokenizer
 from sourcier.errors import ConfigError, ModelError
-from sourcier.query_tokenizer import QueryTokenizer
 from sourcier.settings import Settings
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "gradio", "faiss")
@@ -45,14 +45,14 @@ def test_importing_the_package_and_the_cli_loads_nothing_heavy() -> None:
 def test_cli_help_lists_the_lazy_commands_without_importing_them() -> None:
     from click.testing import CliRunner
 
-    from sourcier.cli import main
+    from sourcier.cli.commands import main
 
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for name in ("ask", "search", "serve", "eval", "password"):
         assert f"  {name} " in result.output
     assert _modules_after(
-        "from sourcier.cli import main\n"
+        "from sourcier.cli.commands import main\n"
         "try:\n    main(['eval', '--help'])\nexcept SystemExit:\n    pass"
     ).isdisjoint({"torch", "gradio"})
 
@@ -69,7 +69,7 @@ def test_package_names_resolve_on_first_use() -> None:
 def test_bm25_search_from_the_cli_never_loads_a_model(shared_hashing_index: Path) -> None:
     args = ["search", "alliance MIT", "--mode", "bm25", "--index", str(shared_hashing_index)]
     loaded = _modules_after(
-        "from sourcier.cli import main\n"
+        "from sourcier.cli.commands import main\n"
         "try:\n"
         f"    main({args!r})\n"
         "except SystemExit as stop:\n"
@@ -174,7 +174,7 @@ def test_without_onnxruntime_queries_fall_back_to_torch_with_a_log_line(
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
     emb = _TorchlessEmbedder(_fake_model_folder(tmp_path))
-    with caplog.at_level(logging.INFO, logger="sourcier.embedders"):
+    with caplog.at_level(logging.INFO, logger="sourcier.embed.embedders"):
         vectors = emb.embed_queries(["Qui ?", "Quand ?"])
         emb.embed_queries(["Où ?"])
     assert vectors.shape == (2, 3)
@@ -197,7 +197,7 @@ def test_a_failed_export_is_noted_and_not_tried_again(
     monkeypatch.setattr(onnx_encoder, "_export", broken_export)
     folder = _fake_model_folder(tmp_path)
     first = _TorchlessEmbedder(folder)
-    with caplog.at_level(logging.INFO, logger="sourcier.embedders"):
+    with caplog.at_level(logging.INFO, logger="sourcier.embed.embedders"):
         assert first.embed_queries(["Qui ?"]).shape == (1, 3)
         second = _TorchlessEmbedder(folder)
         second.embed_queries(["Qui ?"])
@@ -238,7 +238,7 @@ def test_torch_threads_are_set_for_the_call_and_restored(monkeypatch: pytest.Mon
 
 
 def test_query_threads_reach_the_embedder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sourcier import e5model
+    from sourcier.embed import e5model
 
     monkeypatch.setattr(e5model, "ensure_e5_small", lambda cache_dir: tmp_path / "fake-e5")
     one = make_embedder(Settings(), cache_dir=tmp_path)
@@ -268,7 +268,7 @@ def _questions() -> list[str]:
 @pytest.fixture(scope="module")
 def torch_e5() -> SentenceTransformerEmbedder:
     """The default model with queries on torch, the reference."""
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     folder = ensure_e5_small(default_cache_dir())
@@ -323,7 +323,7 @@ def test_query_tokenizer_matches_sentence_transformers(
 
 @pytest.mark.slow
 def test_ask_with_the_real_model_never_imports_torch(real_index) -> None:
-    from sourcier.e5model import ensure_e5_small
+    from sourcier.embed.e5model import ensure_e5_small
     from sourcier.paths import default_cache_dir
 
     folder = ensure_e5_small(default_cache_dir())

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from sourcier import HASHING_MODEL, Settings, build_index, load_index
-from sourcier.distributed import (
+from sourcier.build.ray import (
     EmbeddedBatch,
     RayOptions,
     RayRun,
@@ -33,11 +33,11 @@ from sourcier.distributed import (
     plan_build,
     ray_session,
 )
-from sourcier.embedders import make_embedder
+from sourcier.embed.embedders import make_embedder
+from sourcier.embed.pooling import embed_with_sentences
 from sourcier.errors import ConfigError
-from sourcier.multivector import embed_with_sentences
 from sourcier.paths import bundled_corpus_dir
-from sourcier.store import CACHE, EmbeddingCache, faiss_id_for
+from sourcier.storage.store import CACHE, EmbeddingCache, faiss_id_for
 
 HASHING = Settings(model=HASHING_MODEL)
 SOURCIER = shutil.which("sourcier", path=str(Path(sys.executable).parent)) or "sourcier"

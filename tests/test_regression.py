@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sourcier import Settings
-from sourcier.evaluate import run
-from sourcier.report import gate_figures, regressions
+from sourcier.evaluation.report import gate_figures, regressions
+from sourcier.evaluation.run import run
 
 BASELINE = Path(__file__).resolve().parents[1] / "eval" / "regression.json"
 

@@ -19,21 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CRASH_AT, WARM_UP, kill_during, time_work, unshared_sentences
-from sourcier import (
-    HASHING_MODEL,
-    Document,
-    Settings,
-    ask,
-    build_index,
-    load_index,
-    search,
-    store,
-)
-from sourcier.chunking import sentence_spans
-from sourcier.cli import main
-from sourcier.index import optimize_index, update_index
-from sourcier.merge import MergePolicy, optimize_plan, plan, run_merges
-from sourcier.segment import Segment, SentenceVectors, quantize
+from sourcier import HASHING_MODEL, Document, Settings, ask, build_index, load_index, search
+from sourcier.build.writer import optimize_index, update_index
+from sourcier.cli.commands import main
+from sourcier.ingest.chunking import sentence_spans
+from sourcier.storage import store
+from sourcier.storage.merge import MergePolicy, optimize_plan, plan, run_merges
+from sourcier.storage.segment import Segment, SentenceVectors, quantize
 
 HASHING = Settings(model=HASHING_MODEL)
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,7 +352,7 @@ def test_a_big_build_writes_several_segments_of_whole_documents(
 ) -> None:
     """A build bounded to N chunks a segment (memory stays bounded) cuts between
     documents, and reports its embedding progress over the whole build."""
-    from sourcier import index as index_module
+    from sourcier.build import writer as index_module
 
     monkeypatch.setattr(index_module, "SEGMENT_CHUNKS", 25)
     docs = _piaf_documents()[:60]

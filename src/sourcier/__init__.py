@@ -31,6 +31,7 @@ from .settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 from .types import Answer, BuildReport, Chunk, Citation, Document, Hit, Skipped
 
 if TYPE_CHECKING:
+    from .answer.retrieve import Filters
     from .api import (
         ask,
         ask_stream,
@@ -40,8 +41,7 @@ if TYPE_CHECKING:
         optimize,
         search,
     )
-    from .index import DocumentInfo, Index
-    from .retrieve import Filters
+    from .build.writer import DocumentInfo, Index
 
 __version__ = "0.1.0"
 
@@ -54,9 +54,9 @@ _LAZY = {
     "load_index": ".api",
     "optimize": ".api",
     "search": ".api",
-    "DocumentInfo": ".index",
-    "Index": ".index",
-    "Filters": ".retrieve",
+    "DocumentInfo": ".build.writer",
+    "Index": ".build.writer",
+    "Filters": ".answer.retrieve",
 }
 
 

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import paths as locations
-from . import refusal, store, verify
-from .answer import Answerer, Draft
+from .answer import refusal, verify
+from .answer.extractive import ExtractiveAnswerer
+from .answer.protocol import Answerer, Draft
+from .answer.question import Question, check_text, parse_question
+from .answer.retrieve import Filters, SecondStage, retrieve
+from .build.writer import Index, ProgressCallback, optimize_index, update_index
 from .errors import InputError
-from .extractive import ExtractiveAnswerer
-from .index import Index, ProgressCallback, optimize_index, update_index
-from .merge import MergeReport
 from .paths import bundled_corpus_files
-from .question import Question, check_text, parse_question
-from .retrieve import Filters, SecondStage, retrieve
 from .settings import MODES, Settings
+from .storage import store
+from .storage.merge import MergeReport
 from .types import Answer, BuildReport, Document, Hit, Notice, TextDelta
 
 if TYPE_CHECKING:
@@ -121,9 +122,9 @@ def build_index_from_records(
     """
     import hashlib
 
-    from .cleaning import clean_text
-    from .language import detect_language
-    from .readers import strip_markup
+    from .ingest.cleaning import clean_text
+    from .ingest.language import detect_language
+    from .ingest.readers import strip_markup
 
     docs: list[Document] = []
     for r in records:
@@ -436,7 +437,7 @@ def ask_stream(
         and question_.has_history
         and answerer.mode == "generative"
     ):
-        from .generative import GenerativeAnswerer, condense_follow_up
+        from .answer.generative import GenerativeAnswerer, condense_follow_up
 
         assert isinstance(answerer, GenerativeAnswerer)
         t = time.perf_counter()
@@ -508,7 +509,7 @@ def _answerer(
     )
     if llm is None:
         return extractive
-    from .generative import GenerativeAnswerer, resolve_llm
+    from .answer.generative import GenerativeAnswerer, resolve_llm
 
     timeout = timeout or settings.llm_timeout
     return GenerativeAnswerer(

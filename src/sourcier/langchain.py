@@ -10,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from .api import search
-from .index import Index
+from .build.writer import Index
 
 
 class SourcierRetriever(BaseRetriever):

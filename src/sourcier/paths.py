@@ -1,9 +1,7 @@
-"""Default locations (the bundled corpus, the default index and the model cache) and
-the checksum of a file."""
+"""Default locations: the bundled corpus, the default index and the model cache."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -61,12 +59,3 @@ def default_index_dir() -> Path:
 def default_cache_dir() -> Path:
     """Where converted models are cached: ``$XDG_CACHE_HOME/sourcier`` (``~/.cache/sourcier``)."""
     return _xdg("XDG_CACHE_HOME", ".cache") / "sourcier"
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

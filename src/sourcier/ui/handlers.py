@@ -49,7 +49,7 @@ def parse_filters(
         InputError: a date is not a real ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, or the
             range is reversed (:func:`~sourcier.messages.say` gives it in French).
     """
-    from ..retrieve import Filters
+    from ..answer.retrieve import Filters
 
     ids = [d for d in (doc_ids or []) if d]
     values = {"doc_ids": ids, "date_from": date_from, "date_to": date_to}
@@ -63,7 +63,7 @@ def parse_filters(
 def question_problem(question: str | None, max_chars: int) -> str | None:
     """One French sentence saying why ``question`` cannot be asked (the core's check,
     :func:`~sourcier.question.check_text`), or None."""
-    from ..question import check_text
+    from ..answer.question import check_text
 
     try:
         check_text(question if question is not None else "", max_chars=max_chars)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..files import file_sha256
 from ..messages import say_skipped
-from ..paths import file_sha256
 from .render import UploadOutcome
 from .uploads import (
     MAX_UPLOAD_MB,
@@ -22,7 +22,7 @@ from .uploads import (
 )
 
 if TYPE_CHECKING:
-    from ..index import Index
+    from ..build.writer import Index
     from ..types import Answer
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Library:
         self.llm_name: str | None = None
         self.llm_timeout = llm_timeout
         if llm is not None:
-            from ..generative import model_name, resolve_llm
+            from ..answer.generative import model_name, resolve_llm
 
             self.llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
             self.llm_name = model_name(self.llm)
@@ -69,7 +69,7 @@ class Library:
     def index(self) -> Index:
         """The shared Index, switched to the live generation if it changed on disk."""
         from ..api import load_index
-        from ..store import current_generation
+        from ..storage.store import current_generation
 
         gen = current_generation(self.path)
         with self._load_lock:

@@ -17,44 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SourcierError
+from ..words import MONTHS_EN, MONTHS_FR
 
 if TYPE_CHECKING:
-    from ..index import DocumentInfo
+    from ..build.writer import DocumentInfo
     from ..types import Answer, Document
 
 CONTEXT_CHARS = 200
 """Characters of context shown before and after a quoted span in a source card."""
 
-_MONTHS = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
+_MONTHS = {"fr": MONTHS_FR, "en": tuple(m.capitalize() for m in MONTHS_EN)}
 
 _TEXT = {
     "fr": {
@@ -409,7 +381,7 @@ def _linked_markers(answer: Answer) -> str:
 
 def _linked_quotes(answer: Answer) -> str:
     """An extractive answer: the marker after each quote linked."""
-    from ..answer import marked
+    from ..answer.protocol import marked
 
     text, parts, pos = answer.answer, [], 0
     for c in answer.citations:

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from ..cli.options import llm_options
 from ..errors import SourcierError
-from ..options import llm_options
 from .access import Access, access_from_options, hash_password, is_loopback
 from .layout import build_app
 from .library import Library

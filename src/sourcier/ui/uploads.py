@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 
 from ..errors import InputError
-from ..loaders import SUPPORTED_EXTENSIONS
+from ..ingest.loaders import SUPPORTED_EXTENSIONS
 from ..messages import say_reason
 from ..settings import Settings
 

@@ -1,0 +1,1 @@
+"""Answering: the question, retrieval, the refusal gate, answerers and the verifier."""

@@ -1,0 +1,5 @@
+"""The `sourcier` command line."""
+
+from .commands import main
+
+__all__ = ["main"]

