@@ -54,7 +54,9 @@ def answer_fields(answer: Any) -> dict[str, Any]:
     return _round(data)
 
 
-def snapshot_set(name: str, out: Path, index_root: Path, *, limit: int | None) -> int:
+def snapshot_set(
+    name: str, out: Path, index_root: Path, *, limit: int | None, settings: Any = None
+) -> int:
     from sourcier import ask, build_index, build_index_from_records
     from sourcier.evaluation.datasets import load_dataset
 
@@ -62,10 +64,12 @@ def snapshot_set(name: str, out: Path, index_root: Path, *, limit: int | None) -
     dataset = load_dataset(dataset_name).select(split, limit)
     index = index_root / Path(dataset_name).name
     if dataset.from_records:
-        build_index_from_records(list(dataset.records), index=index, show_progress=False)
+        build_index_from_records(
+            list(dataset.records), index=index, settings=settings, show_progress=False
+        )
     else:
         paths = list(dataset.corpus_paths) if dataset.corpus_paths is not None else None
-        build_index(paths, index=index, show_progress=False)
+        build_index(paths, index=index, settings=settings, show_progress=False)
     with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
         for query in dataset.queries:
             row = {"id": query.id, **answer_fields(ask(query.question, index=index))}
@@ -73,12 +77,12 @@ def snapshot_set(name: str, out: Path, index_root: Path, *, limit: int | None) -
     return len(dataset.queries)
 
 
-def index_files(out: Path, index_root: Path) -> None:
+def index_files(out: Path, index_root: Path, *, settings: Any = None) -> None:
     """The build report and the checksum of every file of a fresh bundled-corpus index."""
     from sourcier import build_index
 
     index = index_root / "bundled"
-    report = build_index(index=index, show_progress=False).to_dict()
+    report = build_index(index=index, settings=settings, show_progress=False).to_dict()
     report.pop("seconds", None)
     report["index_path"] = "<index>"
     files = {}
@@ -122,8 +126,10 @@ def compare(before: Path, after: Path) -> int:
         changed_files = sorted(
             k for k in set(a["files"]) | set(b["files"]) if a["files"].get(k) != b["files"].get(k)
         )
-        print(f"index files: report {'identical' if same_report else 'DIFFERS'}, "
-              f"{len(a['files'])} files, {len(changed_files)} differ {changed_files[:10]}")
+        print(
+            f"index files: report {'identical' if same_report else 'DIFFERS'}, "
+            f"{len(a['files'])} files, {len(changed_files)} differ {changed_files[:10]}"
+        )
         differing += (not same_report) + len(changed_files)
     return differing
 
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for the snapshot")
     parser.add_argument("--index-root", type=Path, help="where the indexes go (default: temp)")
     parser.add_argument("--limit", type=int, help="only this many questions per set")
+    parser.add_argument("--model", help="the embedding model (default: the default one)")
     parser.add_argument("--index-files", action="store_true", help="also the bundled index")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     args = parser.parse_args(argv)
@@ -145,13 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
     args.out.mkdir(parents=True, exist_ok=True)
+    settings = None
+    if args.model:
+        from sourcier import Settings
+
+        settings = Settings(model=args.model)
     with tempfile.TemporaryDirectory(prefix="sourcier-snapshot-") as tmp:
         root = args.index_root or Path(tmp)
         for name in args.sets or list(SETS):
-            n = snapshot_set(name, args.out, root, limit=args.limit)
+            n = snapshot_set(name, args.out, root, limit=args.limit, settings=settings)
             print(f"{name}: {n} answers", file=sys.stderr)
         if args.index_files:
-            index_files(args.out, root)
+            index_files(args.out, root, settings=settings)
     return 0
 
 

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from sourcier import Settings, ask, build_index_from_records, load_index, search
-from sourcier.build.writer import passage_text
+from sourcier import Assistant, Settings, ask, build_index_from_records, search
+from sourcier.build.chunk import passage_text
 from sourcier.evaluation import metrics as m
 from sourcier.evaluation.datasets import Dataset, load_dataset
 from sourcier.evaluation.run import machine_info, peak_rss_mb
@@ -131,13 +131,13 @@ class PlainBM25:
         return [self.ids[i] for i in top if scores[i] > 0]
 
 
-def sourcier_texts(index: Any) -> list[str]:
+def sourcier_texts(assistant: Assistant) -> list[str]:
     """The passage texts sourcier embedded (title + chunk, with the model's prefix)."""
-    snap = index.snapshot
-    prefix = index.embedder.passage_prefix
+    snap = assistant.index.snapshot
+    prefix = assistant.embedder.passage_prefix
+    embed_title = assistant.settings.index.embed_title
     return [
-        prefix
-        + passage_text(c, snap.documents[c.doc_id].title, embed_title=index.settings.embed_title)
+        prefix + passage_text(c, snap.documents[c.doc_id].title, embed_title=embed_title)
         for c in snap.chunks
     ]
 
@@ -166,7 +166,7 @@ def probe(kind: str, work: Path, dataset: str, split: str, n: int) -> None:
     ds = load_dataset(dataset).select(split)
     questions = [q.question for q in ds.queries if q.answerable][:n]
     if kind == "sourcier":
-        idx = load_index(work / "sourcier")
+        idx = Assistant.open(work / "sourcier")
         for q in questions:
             ask(q, index=idx)
     elif kind == "langchain":
@@ -221,8 +221,8 @@ def main() -> None:
 
     from sentence_transformers import SentenceTransformer
 
-    from sourcier.embed.embedders import make_embedder
-    from sourcier.storage.store import disk_size
+    from sourcier.cache import default_cache
+    from sourcier.storage.generations import disk_size
 
     settings = Settings()
     full = load_dataset(args.dataset)
@@ -244,7 +244,7 @@ def main() -> None:
     }
 
     # ----- 1. builds: sourcier vs raw encode, alternating ----------------------------
-    _ = make_embedder(settings).dim  # load sourcier's model before timing anything
+    default_cache().embedder(settings.model).dim  # noqa: B018 - load the model before timing
     raw_model = SentenceTransformer(str(model_folder()), device="cpu", local_files_only=True)
     builds, raws = [], []
     texts: list[str] = []
@@ -256,12 +256,11 @@ def main() -> None:
             list(full.records), index=target, settings=settings, show_progress=False
         )
         builds.append(time.perf_counter() - t)
-        idx = load_index(target)
-        texts = sourcier_texts(idx)
+        texts = sourcier_texts(Assistant.open(target))
         t = time.perf_counter()
         raw_model.encode(
             texts,
-            batch_size=settings.batch_size,
+            batch_size=settings.model.batch_size,
             normalize_embeddings=True,
             show_progress_bar=False,
         )
@@ -279,7 +278,7 @@ def main() -> None:
     )
     reindex = time.perf_counter() - t
     assert again.embedded == 0, "re-indexing an unchanged corpus embedded something"
-    idx = load_index(work / "sourcier")
+    idx = Assistant.open(work / "sourcier")
     s_build, r_build = float(np.median(builds)), float(np.median(raws))
     results["sourcier_build"] = {
         "chunks": n_chunks,

@@ -27,30 +27,37 @@ from sourcier.storage.dense import DenseIndex, DenseSearch
 
 ROOT = Path(__file__).resolve().parents[1]
 PIAF = ROOT / "eval" / "piaf"
-CACHE = ROOT / "index" / "bench-cache" / "piaf-e5.npz"
+CACHE = ROOT / "index" / "bench-cache"
 
 
-def real_vectors(n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(passage vectors, query vectors, gold passage row per query), e5-small, cached."""
-    if CACHE.exists():
-        data = np.load(CACHE)
-        return data["passages"], data["queries"][:n_queries], data["gold"][:n_queries]
+def real_vectors(
+    n_queries: int, model: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(passage vectors, query vectors, gold passage row per query) of the PIAF passages
+    and questions, embedded by ``model`` (default e5-small), cached."""
     from sourcier import Settings
-    from sourcier.embed.embedders import make_embedder
+
+    settings = Settings(model=model) if model else Settings()
+    slug = "e5" if model is None else "".join(c if c.isalnum() else "-" for c in model)
+    cache = CACHE / f"piaf-{slug}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return data["passages"], data["queries"][:n_queries], data["gold"][:n_queries]
+    from sourcier.embed import load_embedder
 
     passages = [json.loads(line) for line in (PIAF / "corpus.jsonl").open(encoding="utf-8")]
     queries = [json.loads(line) for line in (PIAF / "queries.jsonl").open(encoding="utf-8")]
     row = {p["id"]: i for i, p in enumerate(passages)}
     rng = np.random.default_rng(0)
     picked = [queries[i] for i in rng.choice(len(queries), 1000, replace=False)]
-    embedder = make_embedder(Settings())
+    embedder = load_embedder(settings.model)
     t = time.perf_counter()
     pv = embedder.embed_passages([f"{p['title']}\n{p['text']}" for p in passages])
     print(f"embedded {len(passages)} passages in {time.perf_counter() - t:.0f} s")
     qv = embedder.embed_queries([q["question"] for q in picked])
     gold = np.array([row[q["gold_ids"][0]] for q in picked])
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(CACHE, passages=pv, queries=qv, gold=gold)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, passages=pv, queries=qv, gold=gold)
     return pv, qv[:n_queries], gold[:n_queries]
 
 
@@ -146,11 +153,12 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=DenseSearch.ef_search)
     parser.add_argument("--refine", type=int, nargs="+", default=[DenseSearch.refine])
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--model", help="embedding model (default e5-small)")
     args = parser.parse_args()
     import faiss
 
     faiss.omp_set_num_threads(2)
-    real, queries, gold = real_vectors(args.queries)
+    real, queries, gold = real_vectors(args.queries, args.model)
     settings = [
         DenseSearch(nprobe=n, ef_search=max(args.ef_search, n or 0), refine=r)
         for n in args.nprobe

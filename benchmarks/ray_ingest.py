@@ -43,23 +43,34 @@ def _corpus(root: Path, copies: int) -> Path:
     return folder
 
 
+def passages(folder: Path, settings: Any) -> tuple[tuple[str, ...], tuple]:
+    """What a build of ``folder`` embeds: each passage's text and its sentences in it."""
+    from sourcier.build import chunk_documents
+    from sourcier.embed import load_embedder
+    from sourcier.ingest import discover, load_document
+
+    files, _ = discover([folder])
+    docs = [load_document(f) for f in files]
+    chunks = chunk_documents(docs, settings, load_embedder(settings.model).count_tokens)
+    return tuple(p.text for p in chunks), tuple(tuple(p.spans_in_text) for p in chunks)
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def bench_local(texts: tuple[str, ...], spans: tuple, settings: Any, batch_size: int) -> dict:
-    from sourcier.embed.embedders import make_embedder
-    from sourcier.embed.pooling import embed_with_sentences
+    from sourcier.embed import load_embedder
 
-    embedder = make_embedder(settings)
+    embedder = load_embedder(settings.model)
     t0 = time.perf_counter()
     assert embedder.dim > 0  # loads the model
-    embed_with_sentences(embedder, list(texts[:batch_size]), list(spans[:batch_size]))
+    embedder.embed_with_sentences(list(texts[:batch_size]), list(spans[:batch_size]))
     load = time.perf_counter() - t0
     load_before = _load()
     t0 = time.perf_counter()
-    embed_with_sentences(embedder, list(texts), list(spans), batch_size=batch_size)
+    embedder.embed_with_sentences(list(texts), list(spans), batch_size=batch_size)
     seconds = time.perf_counter() - t0
     return {
         "setup": "local",
@@ -130,23 +141,23 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="Ray pool sizes to time")
     ap.add_argument("--batch-sizes", default="32", help="passages per batch to time")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--model", default=None, help="embedding model (default e5-small)")
     args = ap.parse_args()
 
     from sourcier import Settings
-    from sourcier.build.ray import plan_build
 
-    settings = Settings()
+    settings = Settings(model=args.model) if args.model else Settings()
     root = Path(tempfile.mkdtemp(prefix="sourcier-ray-bench-"))
     rows = []
     try:
         corpus = _corpus(root, args.copies)
-        plan = plan_build(corpus, index=root / "index", settings=settings)
-        print(f"{len(plan)} passages, {os.cpu_count()} CPUs, load {_load()}", flush=True)
+        texts, spans = passages(corpus, settings)
+        print(f"{len(texts)} passages, {os.cpu_count()} CPUs, load {_load()}", flush=True)
         for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-            rows.append(bench_local(plan.texts, plan.spans, settings, batch_size))
+            rows.append(bench_local(texts, spans, settings, batch_size))
             print(rows[-1], flush=True)
             for workers in [int(w) for w in args.workers.split(",")]:
-                rows.append(bench_ray(plan.texts, plan.spans, settings, workers, batch_size))
+                rows.append(bench_ray(texts, spans, settings, workers, batch_size))
                 print(rows[-1], flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

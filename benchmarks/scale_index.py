@@ -51,8 +51,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sourcier import HASHING_MODEL, Document, Settings  # noqa: E402
-from sourcier.build.writer import Index, optimize_index, update_index  # noqa: E402
+from sourcier import HASHING_MODEL, Document, Index, Settings  # noqa: E402
+from sourcier.build import LocalEmbedding, Sources, optimize_index, update_index  # noqa: E402
+from sourcier.embed import load_embedder  # noqa: E402
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -90,12 +91,12 @@ def disk(path: Path) -> dict[str, float]:
     """Bytes of the live generation, by part: its segments, manifest and journal. (Right
     after a merge the segments it replaced stay on disk until the next write, for
     readers of the generation before; they are not counted.)"""
-    from sourcier.storage import store
+    from sourcier.storage import generations
 
     parts: dict[str, int] = {}
-    files = [f for seg in store.live_segments(path) for f in seg.rglob("*") if f.is_file()]
-    files += [f for f in store.current_generation(path).rglob("*") if f.is_file()]
-    files += [path / n for n in ("CURRENT", store.CACHE) if (path / n).is_file()]
+    files = [f for seg in generations.live_segments(path) for f in seg.rglob("*") if f.is_file()]
+    files += [f for f in generations.current_generation(path).rglob("*") if f.is_file()]
+    files += [path / n for n in ("CURRENT", generations.JOURNAL) if (path / n).is_file()]
     for f in files:
         rel = f.relative_to(path).parts
         key = rel[2] if rel[0] == "segments" and len(rel) > 2 else rel[0]
@@ -109,8 +110,7 @@ _PROBE = """
 import json, resource, sys, time, statistics
 sys.path.insert(0, sys.argv[3])
 import numpy, faiss
-from sourcier import search
-from sourcier.build.writer import Index
+from sourcier import Index, search
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
 before = rss()
@@ -161,7 +161,7 @@ def run_phase(name: str, path: Path, n_docs: int) -> dict[str, Any]:
     if name == "build":
         docs = documents(n_docs, pool)
         t = time.perf_counter()
-        report = update_index(path, documents=docs, settings=HASHING, show_progress=False)
+        report = update_index(path, Sources(documents=tuple(docs)), settings=HASHING)
         return {
             "build_s": time.perf_counter() - t,
             "chunks": report.chunks_added,
@@ -169,23 +169,28 @@ def run_phase(name: str, path: Path, n_docs: int) -> dict[str, Any]:
         }
     if name == "update":
         live = Index.open(path)
+        embedder = load_embedder(live.settings.model)
+
+        def stage(settings: Settings) -> LocalEmbedding:
+            return LocalEmbedding(embedder, batch_size=settings.model.batch_size)
+
         extra = documents(5, pool, seed=len(live))  # new to this index
         gone = list(live.snapshot.documents)[:5]
         adds, removes, embeds, reloads = [], [], [], []
         for doc in extra:
             t = time.perf_counter()
-            r = update_index(path, documents=[doc], prune=False, embedder=live.embedder)
+            r = update_index(path, Sources(documents=(doc,), sync=False), embedding=stage)
             adds.append(time.perf_counter() - t)
             assert r.chunks_added >= 1
             t = time.perf_counter()
-            live.embedder.embed_passages([doc.text])
+            embedder.embed_passages([doc.text])
             embeds.append(time.perf_counter() - t)
             t = time.perf_counter()
             live.reload()
             reloads.append(time.perf_counter() - t)
         for doc_id in gone:
             t = time.perf_counter()
-            r = update_index(path, remove_ids=[doc_id], embedder=live.embedder)
+            r = update_index(path, Sources(remove_ids=frozenset({doc_id})), embedding=stage)
             removes.append(time.perf_counter() - t)
             assert r.chunks_removed >= 1
         return {
@@ -262,14 +267,16 @@ def main() -> None:
         print(json.dumps(run_phase(args.phase, args.path, args.docs[0])))
         return
     pool = sentences()
-    probe_docs = documents(2000, pool, seed=7)
+    probe_docs = documents(2000 if args.sizes else 0, pool, seed=7)
     scratch = Path(tempfile.mkdtemp(prefix="sourcier-scale-"))
     try:
-        r = update_index(
-            scratch / "probe", documents=probe_docs, settings=HASHING, show_progress=False
-        )
-        per_doc = r.chunks_added / len(probe_docs)
-        shutil.rmtree(scratch / "probe")
+        per_doc = 1.0
+        if args.sizes:  # sizes in chunks: how many chunks a document makes, measured
+            r = update_index(
+                scratch / "probe", Sources(documents=tuple(probe_docs)), settings=HASHING
+            )
+            per_doc = r.chunks_added / len(probe_docs)
+            shutil.rmtree(scratch / "probe")
         qs = [
             json.loads(line)["question"]
             for line in (ROOT / "eval" / "piaf" / "queries.jsonl").read_text().splitlines()[:200]

@@ -26,7 +26,7 @@ import json, sys, threading, time
 backend, questions = sys.argv[1], json.loads(sys.argv[5])
 threads, n, concurrency = (int(x) for x in sys.argv[2:5])
 from sourcier.embed.e5model import ensure_e5_small
-from sourcier.embed.embedders import SentenceTransformerEmbedder
+from sourcier.embed import SentenceTransformerEmbedder
 from sourcier.paths import default_cache_dir
 
 folder = ensure_e5_small(default_cache_dir())

@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 
 from sourcier import HASHING_MODEL, Settings, build_index, load_index
-from sourcier.analysis import BM25Index
-from sourcier.build.writer import lexical_text
 from sourcier.paths import bundled_corpus_dir
-from sourcier.storage import store
+from sourcier.storage import generations, legacy
 from sourcier.ui.client import quiet_environment
 
 HASHING = Settings(model=HASHING_MODEL)
@@ -65,7 +63,7 @@ def real_index(tmp_path_factory: pytest.TempPathFactory):
 
 
 WARM_UP = (
-    "import faiss, numpy, sourcier.build.writer, sourcier.storage.merge, sourcier.analysis\n"
+    "import faiss, numpy, sourcier.api, sourcier.storage.merge, sourcier.analysis\n"
     "sourcier.analysis.analyze('pôle')\n"
     "print('ready', flush=True)\n"
 )
@@ -74,17 +72,18 @@ WARM_UP = (
 
 CRASH_AT = (
     "import os\n"
-    "from sourcier.storage import store\n"
+    "from sourcier.build import vector_cache\n"
+    "from sourcier.storage import generations\n"
     "def die(*args, **kwargs):\n"
     "    os._exit(137)\n"
     "if point == 'before-rename':  # the first rename: the new segment's\n"
     "    os.rename = die\n"
     "elif point == 'before-current':\n"
-    "    store.write_atomic = die\n"
+    "    generations.write_atomic = die\n"
     "elif point == 'before-prune':\n"
-    "    store._prune_generations = die\n"
+    "    generations._prune_generations = die\n"
     "elif point == 'during-cache':\n"
-    "    store.EmbeddingCache.put_many = die\n"
+    "    vector_cache.EmbeddingCache.put_many = die\n"
 )
 """Script lines that make a writer die at the step named by ``point`` (a variable)."""
 
@@ -145,13 +144,13 @@ def unshared_sentences(part) -> tuple[list[tuple[int, int, int, int]], list[int]
 
 def _as_format_3(index: Path) -> None:
     """Rewrite a one-segment index as the format-3 generation sourcier wrote before."""
-    (segment,) = store.live_segments(index)
-    gen = store.current_generation(index)
+    (segment,) = generations.live_segments(index)
+    gen = generations.current_generation(index)
     assert gen is not None
-    manifest = json.loads((gen / store.MANIFEST).read_text())
+    manifest = json.loads((gen / generations.MANIFEST).read_text())
     idx = load_index(index)
     (part,) = idx.snapshot.segments.values()
-    db = sqlite3.connect(gen / store.DOCS_DB)
+    db = sqlite3.connect(gen / legacy.DOCS_DB)
     db.executescript(_FORMAT_3_SCHEMA)
     db.executemany(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -162,18 +161,19 @@ def _as_format_3(index: Path) -> None:
     db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", table)
     db.commit()
     db.close()
-    shutil.copytree(segment / "dense", gen / store.DENSE)
+    shutil.copytree(segment / "dense", gen / legacy.DENSE)
     codes = np.load(segment / "sentences.npy")[stored]
     scales = np.load(segment / "sentence_scales.npy")[stored]
-    np.save(gen / store.SENTENCES, (codes * scales[:, None]).astype(np.float16))
-    titles = {d: idx.document(d).title for d in idx.snapshot.documents}
-    texts = [lexical_text(c, titles[c.doc_id]) for c in idx.snapshot.chunks]
-    ids = [store.faiss_id_for(c.chunk_id) for c in idx.snapshot.chunks]
-    BM25Index.build(texts, ids).save(gen / store.BM25_DIR)
+    np.save(gen / legacy.SENTENCES, (codes * scales[:, None]).astype(np.float16))
+    (gen / "bm25").mkdir()  # its BM25 files: an upgrade builds BM25 again from the text
     for key in ("segments",):
         manifest.pop(key)
-    (gen / store.MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
+    (gen / generations.MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
     shutil.rmtree(segment)
+    # as an older sourcier would have: a generation of its own, named in CURRENT
+    older = gen.with_name(f"gen-{int(gen.name[4:]) + 1:06d}")
+    gen.rename(older)
+    (index / generations.CURRENT).write_text(older.name + "\n")
 
 
 def _model_file() -> Path:

@@ -143,16 +143,16 @@ def test_a_bad_option_is_refused_before_the_index_or_the_model(
     from click.testing import CliRunner
 
     from sourcier import paths
-    from sourcier.build import writer as index
     from sourcier.cli import commands as cli
-    from sourcier.storage import store
+    from sourcier.embed import models
+    from sourcier.storage import snapshot
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the index or the model was touched")
 
     monkeypatch.setattr(paths, "default_index_dir", lambda: tmp_path / "default")
-    monkeypatch.setattr(index, "make_embedder", never)
-    monkeypatch.setattr(store, "read_snapshot", never)
+    monkeypatch.setattr(models, "load_embedder", never)
+    monkeypatch.setattr(snapshot, "read_snapshot", never)
     runner = CliRunner()
     for args, message in [
         (["ask", "Bonjour ?", "--from", "demain"], "date_from ('demain') must look like"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sourcier import ConfigError, Settings, load_index
+from sourcier import Assistant, ConfigError, Settings, load_index
 from sourcier.answer.candidates import Candidate
 from sourcier.answer.concise import clauses, shows_entity, standalone_lines, trim
 from sourcier.answer.question import parse_question
@@ -15,7 +15,7 @@ from sourcier.types import Chunk, Hit
 
 
 def _concise(index: Path):
-    return load_index(index).configure(answer_style="concise")
+    return Assistant.open(index).configure(answer_style="concise")
 
 
 def _candidate(text: str, start: int = 0) -> Candidate:
@@ -90,7 +90,7 @@ def test_a_date_line_after_an_announcing_sentence_answers_when() -> None:
 
 def test_answer_style_is_validated() -> None:
     with pytest.raises(ConfigError, match="answer_style"):
-        Settings(answer_style="short")
+        Settings().with_(answer_style="short")
 
 
 def test_a_runners_standalone_line_does_not_replace_a_best_sentence_that_answers(

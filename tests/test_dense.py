@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import load_index, search
-from sourcier.errors import IndexCorruptError
-from sourcier.storage import store
+from sourcier import load_index, search, upgrade
+from sourcier.errors import IndexCorruptError, IndexMismatchError
+from sourcier.storage import generations, legacy
 from sourcier.storage.dense import DenseIndex, DenseSearch
 
 
@@ -109,25 +109,31 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
         DenseIndex.load(tmp_path / "ann")
 
 
-def test_an_index_of_format_2_is_still_read(hashing_index: Path, as_format_3) -> None:
-    """Indexes written before the dense folder (a flat dense.faiss) open and answer alike."""
+def test_an_index_of_format_2_is_upgraded_once_and_answers_alike(
+    hashing_index: Path, as_format_3
+) -> None:
+    """An index written before the dense folder (a flat dense.faiss) is not read as it
+    is: opening it says how to upgrade it, and once upgraded it answers alike."""
     import faiss
 
     before = [
         (h.chunk.chunk_id, round(h.score, 6)) for h in search("pôle SCS", index=hashing_index)
     ]
     as_format_3(hashing_index)
-    gen = store.current_generation(hashing_index)
+    gen = generations.current_generation(hashing_index)
     assert gen is not None
-    dense = DenseIndex.load(gen / store.DENSE)
+    dense = DenseIndex.load(gen / legacy.DENSE)
     old = faiss.IndexIDMap2(faiss.IndexFlatIP(dense.dim))
     old.add_with_ids(np.asarray(dense.vectors, dtype=np.float32), dense.ids)
-    faiss.write_index(old, str(gen / store.DENSE_V2))
-    for f in (gen / store.DENSE).iterdir():
+    faiss.write_index(old, str(gen / legacy.DENSE_V2))
+    for f in (gen / legacy.DENSE).iterdir():
         f.unlink()
-    (gen / store.DENSE).rmdir()
-    manifest = json.loads((gen / store.MANIFEST).read_text())
-    (gen / store.MANIFEST).write_text(json.dumps({**manifest, "format_version": 2}))
+    (gen / legacy.DENSE).rmdir()
+    manifest = json.loads((gen / generations.MANIFEST).read_text())
+    (gen / generations.MANIFEST).write_text(json.dumps({**manifest, "format_version": 2}))
+    with pytest.raises(IndexMismatchError, match=r"older format \(2\).*sourcier index --upgrade"):
+        load_index(hashing_index)
+    assert upgrade(index=hashing_index) and not upgrade(index=hashing_index)
     assert load_index(hashing_index).snapshot.dense.kinds == ["flat"]
     after = [(h.chunk.chunk_id, round(h.score, 6)) for h in search("pôle SCS", index=hashing_index)]
     assert after == before

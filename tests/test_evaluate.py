@@ -328,7 +328,8 @@ def test_eval_command_writes_report_and_json(tiny_dataset: Path, tmp_path: Path)
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["settings"]["k"] == 3 and data["settings"]["dense_weight"] == 0.4
+    assert data["settings"]["retrieval"]["k"] == 3
+    assert data["settings"]["retrieval"]["dense_weight"] == 0.4
     assert data["dataset"]["name"] == "tiny" and data["answers"]["questions"] == 4
     assert json.loads((out / "report.json").read_text())["retrieval"]["hybrid"]["recall@5"] >= 0
     md = (out / "report.md").read_text()

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from conftest import HASHING
-from sourcier import Answer, ConfigError, Settings, ask, build_index, load_index
+from sourcier import Answer, Assistant, ConfigError, Settings, ask, build_index, load_index
 from sourcier.answer.generative import build_prompt, resolve_llm
 from sourcier.answer.question import parse_question
 from sourcier.api import ask_stream
@@ -253,11 +253,11 @@ def test_server_down_gives_extractive_answer(shared_hashing_index: Path) -> None
 
 def test_settings_validate_llm_fields() -> None:
     with pytest.raises(ConfigError, match="llm_timeout"):
-        Settings(llm_timeout=0)
+        Settings().with_(llm_timeout=0)
     with pytest.raises(ConfigError, match="llm_answer_tokens"):
-        Settings(llm_context_tokens=512, llm_answer_tokens=600)
+        Settings().with_(llm_context_tokens=512, llm_answer_tokens=600)
     with pytest.raises(ConfigError, match="follow_up_query"):
-        Settings(follow_up_query="magic")
+        Settings().with_(follow_up_query="magic")
 
 
 def test_generated_answer_cites_only_retrieved_passages(shared_hashing_index: Path) -> None:
@@ -273,7 +273,7 @@ def test_generated_answer_cites_only_retrieved_passages(shared_hashing_index: Pa
 
 def test_follow_up_condensed_by_the_model_when_asked(shared_hashing_index: Path) -> None:
     history = [{"role": "user", "content": "Quel accord le pôle SCS a-t-il signé avec le MIT ?"}]
-    idx = load_index(shared_hashing_index).configure(follow_up_query="llm")
+    idx = Assistant.open(shared_hashing_index).configure(follow_up_query="llm")
     llm = _model("Qui préside le pôle SCS ?", "Jean-Pierre Henry préside le pôle SCS [1].")
     answer = ask("Et qui le préside ?", index=idx, history=history, llm=llm)
     assert answer.retrieval_query == "Qui préside le pôle SCS ?"

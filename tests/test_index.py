@@ -16,6 +16,7 @@ import pytest
 from conftest import CRASH_AT, WARM_UP, kill_during, time_work
 from sourcier import (
     HASHING_MODEL,
+    Assistant,
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -26,7 +27,9 @@ from sourcier import (
     search,
 )
 from sourcier.api import ensure_index
-from sourcier.storage import store
+from sourcier.build import vector_cache
+from sourcier.storage import generations
+from sourcier.storage.segment import faiss_id_for
 
 HASHING = Settings(model=HASHING_MODEL)
 
@@ -53,16 +56,16 @@ def test_build_reports_files_chunks_and_skips(tmp_path: Path, corpus_dir: Path) 
     _all_spans_exact(idx)
     manifest = idx.manifest
     assert manifest["model"] == HASHING_MODEL and manifest["chunks"] == len(idx)
-    assert manifest["settings"]["chunk_tokens"] == HASHING.chunk_tokens
+    assert manifest["settings"]["chunk_tokens"] == HASHING.index.chunk_tokens
 
 
 def test_second_build_is_a_noop_that_embeds_nothing(hashing_index: Path, corpus_dir: Path) -> None:
-    gen_before = store.current_generation(hashing_index)
+    gen_before = generations.current_generation(hashing_index)
     report = build_index(corpus_dir, index=hashing_index, show_progress=False)
     assert not report.changed
     assert report.embedded == 0 and report.chunks_added == 0
     assert len(report.unchanged) == 5
-    assert store.current_generation(hashing_index) == gen_before
+    assert generations.current_generation(hashing_index) == gen_before
 
 
 def test_edit_add_delete_touch_only_their_own_chunks(hashing_index: Path, corpus_dir: Path) -> None:
@@ -105,7 +108,7 @@ def test_edit_add_delete_touch_only_their_own_chunks(hashing_index: Path, corpus
 
 
 def test_add_and_remove_single_documents(hashing_index: Path, tmp_path: Path) -> None:
-    idx = load_index(hashing_index)
+    idx = Assistant.open(hashing_index)
     upload = tmp_path / "uploads" / "lavande.txt"
     upload.parent.mkdir()
     upload.write_text(
@@ -113,13 +116,13 @@ def test_add_and_remove_single_documents(hashing_index: Path, tmp_path: Path) ->
     )
     report = idx.add_files([upload])
     assert [Path(p).name for p in report.indexed] == ["lavande.txt"]
-    assert len(idx.documents()) == 6  # nothing else was removed
+    assert len(idx.index.documents()) == 6  # nothing else was removed
     assert search("lavande Valensole", index=idx, k=1)[0].source.endswith("lavande.txt")
 
-    doc_id = next(d.doc_id for d in idx.documents() if d.source.endswith("lavande.txt"))
+    doc_id = next(d.doc_id for d in idx.index.documents() if d.source.endswith("lavande.txt"))
     report = idx.remove(doc_id)
     assert report.chunks_removed >= 1
-    assert all(not d.source.endswith("lavande.txt") for d in idx.documents())
+    assert all(not d.source.endswith("lavande.txt") for d in idx.index.documents())
     with pytest.raises(InputError, match="no document"):
         idx.remove(doc_id)
 
@@ -148,11 +151,11 @@ def test_missing_folder_and_empty_corpus_are_clear_errors(tmp_path: Path) -> Non
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no supported file"):
         build_index(tmp_path / "empty", index=tmp_path / "i", settings=HASHING)
-    assert not store.index_exists(tmp_path / "i")
+    assert not generations.index_exists(tmp_path / "i")
 
 
 def test_damaged_generation_is_reported_not_crashed(hashing_index: Path) -> None:
-    (segment,) = store.live_segments(hashing_index)
+    (segment,) = generations.live_segments(hashing_index)
     (segment / "dense" / "vectors.npy").write_bytes(b"not vectors")
     with pytest.raises(IndexCorruptError):
         load_index(hashing_index)
@@ -249,7 +252,7 @@ def test_killing_a_real_build_at_random_moments(tmp_path: Path) -> None:
         _assert_old_or_new(index, old, 150)
     build_index(corpus, index=index, show_progress=False)
     assert len(load_index(index).documents()) == 150
-    assert len(store.live_segments(index)) == 1  # the old segment was wholly deleted
+    assert len(generations.live_segments(index)) == 1  # the old segment was wholly deleted
     listed = {p.name for g in index.glob("gen-*") for p in _listed_segments(g)}
     assert {p.name for p in (index / "segments").iterdir()} == listed
 
@@ -257,7 +260,7 @@ def test_killing_a_real_build_at_random_moments(tmp_path: Path) -> None:
 def _listed_segments(gen: Path) -> list[Path]:
     import json
 
-    manifest = json.loads((gen / store.MANIFEST).read_text())
+    manifest = json.loads((gen / generations.MANIFEST).read_text())
     return [gen.parent / "segments" / e["name"] for e in manifest["segments"]]
 
 
@@ -289,9 +292,9 @@ def _names(paths) -> set[str]:
 def test_a_removed_document_stays_out_until_it_is_named_again(
     hashing_index: Path, corpus_dir: Path
 ) -> None:
-    idx = load_index(hashing_index)
+    idx = Assistant.open(hashing_index)
     target = corpus_dir / "smart-port-aix-marseille-2017.txt"
-    doc_id = next(d.doc_id for d in idx.documents() if d.source == str(target))
+    doc_id = next(d.doc_id for d in idx.index.documents() if d.source == str(target))
     report = idx.remove(doc_id)
     assert _names(report.removed) == {target.name} and not report.kept_out
     assert load_index(hashing_index).manifest["excluded"] == [str(target)]
@@ -317,20 +320,20 @@ def test_add_files_brings_a_removed_upload_back(hashing_index: Path, tmp_path: P
     upload = tmp_path / "uploads" / "lavande.txt"
     upload.parent.mkdir()
     upload.write_text("La lavande de Valensole fleurit en juillet.", encoding="utf-8")
-    idx = load_index(hashing_index)
+    idx = Assistant.open(hashing_index)
     idx.add_files([upload])
-    idx.remove(next(d.doc_id for d in idx.documents() if d.source == str(upload)))
+    idx.remove(next(d.doc_id for d in idx.index.documents() if d.source == str(upload)))
     assert build_index(upload.parent, index=hashing_index).kept_out == (str(upload),)
     report = idx.add_files([upload])
     assert report.indexed == (str(upload),)
-    assert any(d.source == str(upload) for d in idx.documents())
+    assert any(d.source == str(upload) for d in idx.index.documents())
 
 
 def test_a_removed_bundled_document_stays_out_of_the_default_build(tmp_path: Path) -> None:
     index = tmp_path / "index"
     build_index(index=index, settings=HASHING, show_progress=False)  # the bundled corpus
-    idx = load_index(index)
-    first = idx.documents()[0]
+    idx = Assistant.open(index)
+    first = idx.index.documents()[0]
     idx.remove(first.doc_id)
     report = build_index(index=index, show_progress=False)
     assert report.kept_out == (first.source,) and not report.indexed
@@ -357,9 +360,9 @@ _REMOVER = (
     + CRASH_AT
     + textwrap.dedent(
         """
-    from sourcier import load_index
-    idx = load_index(sys.argv[1])
-    idx.remove(next(d.doc_id for d in idx.documents() if d.source.endswith(sys.argv[3])))
+    from sourcier import Assistant
+    idx = Assistant.open(sys.argv[1])
+    idx.remove(next(d.doc_id for d in idx.index.documents() if d.source.endswith(sys.argv[3])))
     """
     )
 )
@@ -376,10 +379,10 @@ def test_a_removal_dying_at_any_step_leaves_a_usable_index(
         timeout=120,
     )
     assert proc.returncode == 137, proc.stderr.decode()[-500:]
-    idx = load_index(hashing_index)
-    _all_spans_exact(idx)
-    present = any(d.source.endswith(name) for d in idx.documents())
-    excluded = [Path(s).name for s in idx.manifest.get("excluded", [])]
+    idx = Assistant.open(hashing_index)
+    _all_spans_exact(idx.index)
+    present = any(d.source.endswith(name) for d in idx.index.documents())
+    excluded = [Path(s).name for s in idx.index.manifest.get("excluded", [])]
     # the document and its exclusion switch together: never half applied
     assert present == (point != "before-prune") and excluded == ([] if present else [name])
     assert search("Smart Port", index=idx, k=1)
@@ -387,16 +390,16 @@ def test_a_removal_dying_at_any_step_leaves_a_usable_index(
     assert _names(report.kept_out) == (set() if present else {name})
     if present:
         idx.reload()
-        idx.remove(next(d.doc_id for d in idx.documents() if d.source.endswith(name)))
-        assert len(idx.documents()) == 4
+        idx.remove(next(d.doc_id for d in idx.index.documents() if d.source.endswith(name)))
+        assert len(idx.index.documents()) == 4
     assert not [p for p in hashing_index.iterdir() if ".tmp-" in p.name]
 
 
 def test_a_current_pointing_nowhere_says_damaged_and_a_build_repairs_it(
     hashing_index: Path, corpus_dir: Path, tmp_path: Path
 ) -> None:
-    idx = load_index(hashing_index)
-    gen = store.current_generation(hashing_index)
+    idx = Assistant.open(hashing_index)
+    gen = generations.current_generation(hashing_index)
     assert gen is not None
     shutil.rmtree(gen)
     for call in (load_index, lambda p: search("pôle", index=p), ensure_index):
@@ -407,7 +410,7 @@ def test_a_current_pointing_nowhere_says_damaged_and_a_build_repairs_it(
     with pytest.raises(IndexCorruptError, match="damaged"):
         idx.add_files([corpus_dir / "smart-port-aix-marseille-2017.txt"])
     with pytest.raises(IndexCorruptError, match="damaged"):
-        idx.remove(idx.documents()[0].doc_id)
+        idx.remove(idx.index.documents()[0].doc_id)
     report = build_index(corpus_dir, index=hashing_index, show_progress=False)
     assert len(report.indexed) == 5
     assert len(load_index(hashing_index).documents()) == 5
@@ -419,14 +422,14 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
 ) -> None:
     index = tmp_path / "index"
     build_index(corpus_dir, index=index, settings=HASHING, show_progress=False)
-    gen = store.current_generation(index)
+    gen = generations.current_generation(index)
     assert gen is not None
     if damage == "dense":
-        (store.live_segments(index)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
+        (generations.live_segments(index)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
     elif damage == "manifest":
-        (gen / store.MANIFEST).write_text("{not json")
+        (gen / generations.MANIFEST).write_text("{not json")
     else:
-        (index / store.CURRENT).write_text("garbage\n")
+        (index / generations.CURRENT).write_text("garbage\n")
     with pytest.raises(IndexCorruptError, match=r"damaged .*; rebuild it with `sourcier index"):
         load_index(index)
     report = build_index(corpus_dir, index=index, settings=HASHING, show_progress=False)
@@ -441,26 +444,30 @@ def test_vectors_are_kept_once_and_reused_from_the_live_generation(
 ) -> None:
     """The cache holds only an interrupted build's work: a published segment holds
     every vector, and the next build writes only the new file's segment."""
-    before = load_index(hashing_index)
-    cache = store.EmbeddingCache(hashing_index / store.CACHE, HASHING_MODEL, before.embedder.dim)
+    before = Assistant.open(hashing_index)
+    cache = vector_cache.EmbeddingCache(
+        hashing_index / generations.JOURNAL, HASHING_MODEL, before.embedder.dim
+    )
     try:
         assert cache.get_many([cache.key("x")]) == {}
         (count,) = cache._db.execute("SELECT COUNT(*) FROM vectors").fetchone()
     finally:
         cache.close()
     assert count == 0
-    assert before.snapshot.sentence_vectors.encodings == {"int8"}  # a quarter of float32
+    assert before.index.snapshot.sentence_vectors.encodings == {"int8"}  # a quarter of float32
     (corpus_dir / "nouveau.md").write_text("# Note\n\nLe port de Toulon innove aussi.\n")
     report = build_index(corpus_dir, index=hashing_index, show_progress=False)
     after = load_index(hashing_index)
     added = [d for d in after.documents() if d.source.endswith("nouveau.md")][0]
     assert report.embedded == added.chunks  # only the new file was embedded
-    for chunk in before.snapshot.chunks:
-        fid = store.faiss_id_for(chunk.chunk_id)
-        assert np.array_equal(before.snapshot.dense.vector(fid), after.snapshot.dense.vector(fid))
-        rows_before = [r for _, _, r in before.snapshot.sentences[chunk.chunk_id]]
+    for chunk in before.index.snapshot.chunks:
+        fid = faiss_id_for(chunk.chunk_id)
+        assert np.array_equal(
+            before.index.snapshot.dense.vector(fid), after.snapshot.dense.vector(fid)
+        )
+        rows_before = [r for _, _, r in before.index.snapshot.sentences[chunk.chunk_id]]
         rows_after = [r for _, _, r in after.snapshot.sentences[chunk.chunk_id]]
         assert np.array_equal(
-            before.snapshot.sentence_vectors[rows_before],
+            before.index.snapshot.sentence_vectors[rows_before],
             after.snapshot.sentence_vectors[rows_after],
         )

@@ -1,4 +1,4 @@
-"""The French analyser and the BM25 index: terms, ranking, filters, persistence."""
+"""The French analyser and BM25 as the index uses it: terms, ranking, filters, persistence."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sourcier.analysis import STOPWORDS, BM25Index, analyze
+from sourcier.analysis import STOPWORDS, analyze
 from sourcier.errors import IndexCorruptError, InputError
+from sourcier.storage.bm25 import BM25Segment, SegmentedBM25
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -27,9 +28,14 @@ TEXTS = [
 IDS = [11, -3, 2**62, 0, 7]
 
 
+def bm25(texts: list[str], ids: list[int]) -> SegmentedBM25:
+    """BM25 over one segment of these texts, as an index of one build holds it."""
+    return SegmentedBM25([BM25Segment.build(texts, ids)])
+
+
 @pytest.fixture(scope="module")
-def index() -> BM25Index:
-    return BM25Index.build(TEXTS, IDS)
+def index() -> SegmentedBM25:
+    return bm25(TEXTS, IDS)
 
 
 # -- analyser --------------------------------------------------------------------------
@@ -109,7 +115,7 @@ def test_a_rare_term_outweighs_a_common_one(index):
     # "entreprises" is in two texts, "Boston" in one: Boston's text wins.
     assert index.idf("boston") > index.idf(analyze("entreprises")[0]) > 0
     texts = ["marseille marseille port", "boston marseille", "marseille", "marseille fos"]
-    small = BM25Index.build(texts, [1, 2, 3, 4])
+    small = bm25(texts, [1, 2, 3, 4])
     assert small.search("marseille boston", k=1)[0][0] == 2
 
 
@@ -138,38 +144,42 @@ def test_allowed_restricts_the_results(index):
 
 def test_ids_can_be_any_int64_and_must_be_distinct():
     big = [2**63 - 1, -(2**63), 5]
-    idx = BM25Index.build(["alpha beta", "gamma", "beta delta"], big)
+    idx = bm25(["alpha beta", "gamma", "beta delta"], big)
     assert {i for i, _ in idx.search("beta", k=5)} == {2**63 - 1, 5}
     assert idx.ids == big
     with pytest.raises(InputError, match="distinct"):
-        BM25Index.build(["a", "b"], [1, 1])
+        bm25(["a", "b"], [1, 1])
     with pytest.raises(InputError, match="one id per text"):
-        BM25Index.build(["a", "b"], [1])
+        bm25(["a", "b"], [1])
 
 
 def test_an_empty_corpus_builds_and_finds_nothing(tmp_path):
-    idx = BM25Index.build([], [])
+    idx = bm25([], [])
     assert len(idx) == 0
     assert idx.search("pôle", k=5) == []
     assert idx.idf("pol") == 0.0
-    idx.save(tmp_path / "bm25")
-    assert BM25Index.load(tmp_path / "bm25").search("pôle", k=5) == []
+    BM25Segment.build([], []).save(tmp_path / "bm25")
+    assert bm25_loaded(tmp_path / "bm25").search("pôle", k=5) == []
 
 
 def test_texts_with_only_stopwords_are_counted_but_never_found():
-    idx = BM25Index.build(["le la les", "", "pôle"], [1, 2, 3])
+    idx = bm25(["le la les", "", "pôle"], [1, 2, 3])
     assert len(idx) == 3
     assert idx.search("pôle", k=5)[0][0] == 3
-    assert BM25Index.build(["le la", ""], [1, 2]).search("le pôle", k=5) == []
+    assert bm25(["le la", ""], [1, 2]).search("le pôle", k=5) == []
+
+
+def bm25_loaded(folder: Path) -> SegmentedBM25:
+    return SegmentedBM25([BM25Segment.load(folder)])
 
 
 def test_save_and_load_give_identical_results(index, tmp_path):
     folder = tmp_path / "nested" / "bm25"
-    index.save(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["bm25.json", "bm25.npz"]
-    with np.load(folder / "bm25.npz", allow_pickle=False) as npz:  # loads without pickle
+    BM25Segment.build(TEXTS, IDS).save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["postings.json", "postings.npz"]
+    with np.load(folder / "postings.npz", allow_pickle=False) as npz:  # loads without pickle
         assert npz["ids"].dtype == np.int64
-    loaded = BM25Index.load(folder)
+    loaded = bm25_loaded(folder)
     assert len(loaded) == len(index)
     assert loaded.ids == index.ids
     for query in ["pôle SCS MIT", "entreprises", "Laffitte forum", "smart port Marseille"]:
@@ -180,16 +190,15 @@ def test_save_and_load_give_identical_results(index, tmp_path):
 
 
 def test_builds_are_reproducible(tmp_path):
-    BM25Index.build(TEXTS, IDS).save(tmp_path / "a")
-    BM25Index.build(TEXTS, IDS).save(tmp_path / "b")
-    assert (tmp_path / "a" / "bm25.json").read_bytes() == (
-        tmp_path / "b" / "bm25.json"
-    ).read_bytes()
+    BM25Segment.build(TEXTS, IDS).save(tmp_path / "a")
+    BM25Segment.build(TEXTS, IDS).save(tmp_path / "b")
+    for name in ("postings.json", "postings.npz"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def _damage(folder: Path, how: str) -> None:
-    meta = folder / "bm25.json"
-    arrays = folder / "bm25.npz"
+    meta = folder / "postings.json"
+    arrays = folder / "postings.npz"
     if how == "no folder":
         for p in folder.iterdir():
             p.unlink()
@@ -217,9 +226,8 @@ def _damage(folder: Path, how: str) -> None:
         data["vocab"] = 12
         meta.write_text(json.dumps(data))
     elif how == "swapped arrays":
-        other = BM25Index.build(["autre chose"], [1])
-        other.save(folder.parent / "other")
-        arrays.write_bytes((folder.parent / "other" / "bm25.npz").read_bytes())
+        BM25Segment.build(["autre chose"], [1]).save(folder.parent / "other")
+        arrays.write_bytes((folder.parent / "other" / "postings.npz").read_bytes())
 
 
 @pytest.mark.parametrize(
@@ -237,18 +245,18 @@ def _damage(folder: Path, how: str) -> None:
         "swapped arrays",
     ],
 )
-def test_a_damaged_index_raises_index_corrupt_error(index, tmp_path, how):
+def test_a_damaged_index_raises_index_corrupt_error(tmp_path, how):
     folder = tmp_path / "bm25"
-    index.save(folder)
+    BM25Segment.build(TEXTS, IDS).save(folder)
     _damage(folder, how)
     with pytest.raises(IndexCorruptError):
-        BM25Index.load(folder)
+        BM25Segment.load(folder)
 
 
 def test_corpus_questions_find_their_release():
     paths = sorted(CORPUS.glob("*.txt"))
     texts = [p.read_text(encoding="utf-8") for p in paths]
-    idx = BM25Index.build(texts, list(range(len(texts))))
+    idx = bm25(texts, list(range(len(texts))))
     names = [p.stem for p in paths]
 
     def top(query: str) -> str:
@@ -270,7 +278,7 @@ def test_search_is_fast_on_ten_thousand_chunks():
     texts = [" ".join(rng.choices(vocabulary, k=120)) for _ in range(10_000)]
     ids = rng.sample(range(-(2**40), 2**40), 10_000)
     started = time.perf_counter()
-    idx = BM25Index.build(texts, ids)
+    idx = bm25(texts, ids)
     build_s = time.perf_counter() - started
     allowed = set(ids[:2000])
     queries = ["pôle compétitivité Marseille mot12 mot999", "entreprises innovantes", "mot7"]
@@ -288,6 +296,6 @@ def test_search_is_fast_on_ten_thousand_chunks():
 
 
 def test_ties_are_broken_by_build_order():
-    idx = BM25Index.build(["pôle"] * 6, [60, 50, 40, 30, 20, 10])
+    idx = bm25(["pôle"] * 6, [60, 50, 40, 30, 20, 10])
     assert [i for i, _ in idx.search("pôle", k=3)] == [60, 50, 40]
     assert [i for i, _ in idx.search("pôle", k=10)] == [60, 50, 40, 30, 20, 10]

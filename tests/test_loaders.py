@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from sourcier.errors import InputError, LoadError
 from sourcier.ingest.cleaning import clean_text
 from sourcier.ingest.dates import find_date
-from sourcier.ingest.loaders import SUPPORTED_EXTENSIONS, discover, load_document
-from sourcier.ingest.readers import strip_markup
+from sourcier.ingest.loaders import discover, load_document
+from sourcier.ingest.readers import SUPPORTED_EXTENSIONS
+from sourcier.ingest.readers.markdown import strip_markup
 from sourcier.ingest.titles import find_title
 from sourcier.paths import bundled_corpus_dir
 from sourcier.types import Document

@@ -27,7 +27,7 @@ from sourcier import (
 from sourcier.answer.question import normalise_history, parse_question
 from sourcier.ingest.loaders import load_document
 from sourcier.messages import FRENCH, say, say_reason, say_skipped
-from sourcier.storage import store
+from sourcier.storage import generations
 
 HASHING = Settings(model=HASHING_MODEL)
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sourcier"
@@ -125,9 +125,9 @@ def test_index_errors_in_french(tmp_path: Path, shared_hashing_index: Path) -> N
 
     copy = tmp_path / "copy"
     shutil.copytree(shared_hashing_index, copy)
-    gen = store.current_generation(copy)
+    gen = generations.current_generation(copy)
     assert gen is not None
-    (store.live_segments(copy)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
+    (generations.live_segments(copy)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
     damaged = _raised(load_index, copy)
     assert isinstance(damaged, IndexCorruptError) and damaged.code == "index_corrupt"
     assert "\n" not in str(damaged)

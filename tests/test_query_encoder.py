@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sourcier.cache import default_cache
 from sourcier.embed import onnx_encoder
-from sourcier.embed.embedders import SentenceTransformerEmbedder, make_embedder, torch_threads
 from sourcier.embed.query_tokenizer import QueryTokenizer
+from sourcier.embed.transformer import SentenceTransformerEmbedder, torch_threads
 from sourcier.errors import ConfigError, ModelError
 from sourcier.settings import Settings
 
@@ -174,7 +175,7 @@ def test_without_onnxruntime_queries_fall_back_to_torch_with_a_log_line(
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
     emb = _TorchlessEmbedder(_fake_model_folder(tmp_path))
-    with caplog.at_level(logging.INFO, logger="sourcier.embed.embedders"):
+    with caplog.at_level(logging.INFO, logger="sourcier.embed.transformer"):
         vectors = emb.embed_queries(["Qui ?", "Quand ?"])
         emb.embed_queries(["Où ?"])
     assert vectors.shape == (2, 3)
@@ -197,7 +198,7 @@ def test_a_failed_export_is_noted_and_not_tried_again(
     monkeypatch.setattr(onnx_encoder, "_export", broken_export)
     folder = _fake_model_folder(tmp_path)
     first = _TorchlessEmbedder(folder)
-    with caplog.at_level(logging.INFO, logger="sourcier.embed.embedders"):
+    with caplog.at_level(logging.INFO, logger="sourcier.embed.transformer"):
         assert first.embed_queries(["Qui ?"]).shape == (1, 3)
         second = _TorchlessEmbedder(folder)
         second.embed_queries(["Qui ?"])
@@ -241,16 +242,18 @@ def test_query_threads_reach_the_embedder(tmp_path: Path, monkeypatch: pytest.Mo
     from sourcier.embed import e5model
 
     monkeypatch.setattr(e5model, "ensure_e5_small", lambda cache_dir: tmp_path / "fake-e5")
-    one = make_embedder(Settings(), cache_dir=tmp_path)
-    two = make_embedder(Settings(query_threads=2), cache_dir=tmp_path)
+    one = default_cache().embedder(Settings().model, cache_dir=tmp_path)
+    two = default_cache().embedder(Settings().with_(query_threads=2).model, cache_dir=tmp_path)
     assert isinstance(one, SentenceTransformerEmbedder)
     assert isinstance(two, SentenceTransformerEmbedder)
     assert (one.query_threads, two.query_threads) == (1, 2)
     assert one.onnx_queries and two.onnx_queries
-    assert make_embedder(Settings(), cache_dir=tmp_path) is one
+    assert default_cache().embedder(Settings().model, cache_dir=tmp_path) is one
     with pytest.raises(ConfigError, match=r"query_threads \(0\)"):
-        Settings(query_threads=0)
-    other = make_embedder(Settings(model="someone/minilm", query_threads=3))
+        Settings().with_(query_threads=0)
+    other = default_cache().embedder(
+        Settings().with_(model="someone/minilm", query_threads=3).model
+    )
     assert isinstance(other, SentenceTransformerEmbedder)
     assert other.query_threads == 3 and not other.onnx_queries
 

@@ -1,6 +1,6 @@
 """Distributed embedding on Ray (``sourcier index --ray``).
 
-The first tests need no Ray: the plan matches what a build embeds, the options are
+The first tests need no Ray: an embedding stage gets what a build embeds, the options are
 checked, and ``--ray`` without the extra says so in one line. The others start a real
 Ray cluster on this machine (a head without CPUs and two one-CPU worker nodes, 150 MB of
 object store each), shared by the module and shut down at its end.
@@ -23,21 +23,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sourcier import HASHING_MODEL, Settings, build_index, load_index
-from sourcier.build.ray import (
-    EmbeddedBatch,
-    RayOptions,
-    RayRun,
-    build_index_on_ray,
-    embed_on_ray,
-    plan_build,
-    ray_session,
-)
-from sourcier.embed.embedders import make_embedder
-from sourcier.embed.pooling import embed_with_sentences
+from sourcier import HASHING_MODEL, BuildReport, Settings, build_index, load_index
+from sourcier.build.chunk import chunk_documents
+from sourcier.build.conductor import update_index
+from sourcier.build.embed import EmbeddedBatch, LocalEmbedding
+from sourcier.build.plan import Sources
+from sourcier.build.ray import RayOptions, RayRun, embed_on_ray, ray_session
+from sourcier.embed.models import load_embedder
 from sourcier.errors import ConfigError
+from sourcier.ingest.loaders import discover, load_document
 from sourcier.paths import bundled_corpus_dir
-from sourcier.storage.store import CACHE, EmbeddingCache, faiss_id_for
+from sourcier.storage.segment import faiss_id_for
 
 HASHING = Settings(model=HASHING_MODEL)
 SOURCIER = shutil.which("sourcier", path=str(Path(sys.executable).parent)) or "sourcier"
@@ -65,9 +61,18 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _local(texts, spans, settings: Settings) -> tuple[np.ndarray, list[np.ndarray]]:
-    return embed_with_sentences(
-        make_embedder(settings), list(texts), list(spans), batch_size=settings.batch_size
+    embedder = load_embedder(settings.model)
+    return embedder.embed_with_sentences(
+        list(texts), list(spans), batch_size=settings.model.batch_size
     )
+
+
+def _passages(folder: Path, settings: Settings) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """What a build of ``folder`` embeds: each passage's text and its sentences in it."""
+    files, _ = discover([folder])
+    documents = [load_document(f) for f in files]
+    passages = chunk_documents(documents, settings, load_embedder(settings.model).count_tokens)
+    return [p.text for p in passages], [p.spans_in_text for p in passages]
 
 
 def _assemble(batches: Iterator[EmbeddedBatch], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -96,28 +101,42 @@ def _assert_same(local, remote, spans) -> None:
 # --------------------------------------------------------------------------- without Ray
 
 
-def test_the_plan_is_what_the_build_embeds(tmp_path: Path, corpus_dir: Path) -> None:
+class _Recording(LocalEmbedding):
+    """The local embedding stage, recording what the build hands it."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(load_embedder(settings.model), batch_size=8)
+        self.texts: list[str] = []
+
+    def embed(self, texts, spans, *, tick):
+        self.texts.extend(texts)
+        yield from super().embed(texts, spans, tick=tick)
+
+
+def test_the_embedding_stage_gets_exactly_what_the_build_embeds(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    """The seam the Ray stage plugs into: a stage sees each new passage once, and after
+    a new file only that file's passages; an unchanged folder asks for none."""
     index = tmp_path / "index"
-    plan = plan_build(corpus_dir, index=index, settings=HASHING)
-    assert len(plan) > 20 and plan.cached == 0
-    vectors, sentences = _local(plan.texts, plan.spans, HASHING)
-    embedder = make_embedder(HASHING)
-    cache = EmbeddingCache(index / CACHE, embedder.model_id, embedder.dim)
-    cache.put_many(zip(plan.keys, vectors, sentences, strict=True))
-    cache.close()
+    stages: list[_Recording] = []
 
-    report = build_index(corpus_dir, index=index, settings=HASHING, show_progress=False)
-    assert report.embedded == 0  # the plan foresaw every chunk
-    assert report.chunks_added == len(plan)
+    def stage(settings: Settings) -> _Recording:
+        stages.append(_Recording(settings))
+        return stages[-1]
 
-    # an added file: only its chunks are planned; unchanged ones are not even read again
+    def build() -> BuildReport:
+        return update_index(index, Sources(paths=(corpus_dir,)), settings=HASHING, embedding=stage)
+
+    report = build()
+    assert len(stages[0].texts) == report.embedded == report.chunks_added > 20
     (corpus_dir / "nouveau.txt").write_text(
         "Un document nouveau.\n\nIl parle de Marseille et de Sophia Antipolis.", "utf-8"
     )
-    again = plan_build(corpus_dir, index=index)
-    assert 1 <= len(again) <= 2
-    assert all("Marseille" in t or "nouveau" in t for t in again.texts)
-    assert plan_build(corpus_dir, index=index, settings=HASHING).texts == again.texts
+    report = build()
+    assert 1 <= len(stages[1].texts) == report.embedded <= 2
+    assert all("Marseille" in t or "nouveau" in t for t in stages[1].texts)
+    assert build().embedded == 0 and len(stages) == 2  # nothing changed: no stage at all
 
 
 def test_options_are_checked() -> None:
@@ -184,13 +203,12 @@ def cluster() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list]:
     """The bundled corpus's 30 passages, 400 times with a numbered prefix (12,000)."""
-    root = tmp_path_factory.mktemp("big")
-    plan = plan_build(bundled_corpus_dir(), index=root / "index", settings=HASHING)
+    base_texts, base_spans = _passages(bundled_corpus_dir(), HASHING)
     texts, spans = [], []
     for copy in range(400):
         prefix = f"Copie n°{copy}. "
         shift = len(prefix)
-        for text, sp in zip(plan.texts, plan.spans, strict=True):
+        for text, sp in zip(base_texts, base_spans, strict=True):
             texts.append(prefix + text)
             spans.append(tuple((s + shift, e + shift) for s, e in sp))
     return texts, spans
@@ -198,27 +216,27 @@ def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], lis
 
 @ray_test
 def test_vectors_equal_local_embedding(cluster: str, corpus_dir: Path, tmp_path: Path) -> None:
-    plan = plan_build(corpus_dir, index=tmp_path / "index", settings=HASHING)
+    texts, spans = _passages(corpus_dir, HASHING)
     runs: list[RayRun] = []
     with ray_session(RayOptions(address=cluster)):
         remote = _assemble(
             embed_on_ray(
-                plan.texts,
-                plan.spans,
+                texts,
+                spans,
                 settings=HASHING,
                 options=RayOptions(address=cluster, workers=2, batch_size=8),
                 run=runs,
             ),
-            len(plan),
+            len(texts),
         )
-    _assert_same(_local(plan.texts, plan.spans, HASHING), remote, plan.spans)
-    assert runs == [RayRun(len(plan), 0, 2, 8, runs[0].seconds)]
+    _assert_same(_local(texts, spans, HASHING), remote, spans)
+    assert runs == [RayRun(len(texts), 0, 2, 8, runs[0].seconds)]
 
 
 @ray_test
 def test_build_on_ray_equals_a_local_build(cluster: str, corpus_dir: Path, tmp_path: Path) -> None:
     ray_index, local_index = tmp_path / "ray", tmp_path / "local"
-    report = build_index_on_ray(
+    report = build_index(
         corpus_dir,
         index=ray_index,
         settings=HASHING,
@@ -237,7 +255,7 @@ def test_build_on_ray_equals_a_local_build(cluster: str, corpus_dir: Path, tmp_p
     assert _cos(sa, sb).min() >= 0.9999
 
     # nothing new: no Ray connection at all (an unreachable address is never tried)
-    again = build_index_on_ray(
+    again = build_index(
         corpus_dir, index=ray_index, ray=RayOptions(address="127.0.0.1:1"), show_progress=False
     )
     assert again.embedded == 0 and again.unchanged
@@ -324,7 +342,7 @@ def test_cli_index_on_ray(cluster: str, corpus_dir: Path, tmp_path: Path) -> Non
 @ray_test
 def test_unreachable_cluster_is_one_line(tmp_path: Path, corpus_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot reach a Ray cluster at '127\.0\.0\.1:1'"):
-        build_index_on_ray(
+        build_index(
             corpus_dir,
             index=tmp_path / "index",
             settings=HASHING,
@@ -341,16 +359,16 @@ def test_real_model_vectors_equal_local(cluster: str, tmp_path: Path) -> None:
     corpus.mkdir()
     for p in sorted(bundled_corpus_dir().glob("*.txt"))[:2]:
         shutil.copy(p, corpus / p.name)
-    plan = plan_build(corpus, index=tmp_path / "index", settings=settings)
-    assert len(plan) >= 4
+    texts, spans = _passages(corpus, settings)
+    assert len(texts) >= 4
     with ray_session(RayOptions(address=cluster)):
         remote = _assemble(
             embed_on_ray(
-                plan.texts,
-                plan.spans,
+                texts,
+                spans,
                 settings=settings,
                 options=RayOptions(address=cluster, workers=2, batch_size=8),
             ),
-            len(plan),
+            len(texts),
         )
-    _assert_same(_local(plan.texts, plan.spans, settings), remote, plan.spans)
+    _assert_same(_local(texts, spans, settings), remote, spans)

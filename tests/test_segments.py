@@ -19,13 +19,27 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CRASH_AT, WARM_UP, kill_during, time_work, unshared_sentences
-from sourcier import HASHING_MODEL, Document, Settings, ask, build_index, load_index, search
-from sourcier.build.writer import optimize_index, update_index
+from sourcier import (
+    HASHING_MODEL,
+    Assistant,
+    Document,
+    Settings,
+    ask,
+    build_index,
+    load_index,
+    search,
+)
+from sourcier.build.conductor import optimize_index, update_index
+from sourcier.build.plan import Sources
+from sourcier.build.progress import Reporter
 from sourcier.cli.commands import main
+from sourcier.errors import IndexMismatchError
 from sourcier.ingest.chunking import sentence_spans
-from sourcier.storage import store
+from sourcier.storage import generations
+from sourcier.storage import snapshot as snapshots
 from sourcier.storage.merge import MergePolicy, optimize_plan, plan, run_merges
-from sourcier.storage.segment import Segment, SentenceVectors, quantize
+from sourcier.storage.segment import Segment, quantize
+from sourcier.storage.sentences import SentenceVectors
 
 HASHING = Settings(model=HASHING_MODEL)
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +67,7 @@ def _questions(n: int) -> list[str]:
 
 
 def _ranking(index: Path, questions: list[str], mode: str) -> list[list[tuple[str, float]]]:
-    idx = load_index(index).configure(mode=mode)
+    idx = Assistant.open(index).configure(mode=mode)
     return [
         [(h.chunk.chunk_id, round(h.score, 6)) for h in search(q, index=idx, k=10)]
         for q in questions
@@ -61,7 +75,7 @@ def _ranking(index: Path, questions: list[str], mode: str) -> list[list[tuple[st
 
 
 def _segment_names(index: Path) -> list[str]:
-    return [p.name for p in store.live_segments(index)]
+    return [p.name for p in generations.live_segments(index)]
 
 
 def test_one_segment_and_many_rank_identically(tmp_path: Path) -> None:
@@ -72,10 +86,15 @@ def test_one_segment_and_many_rank_identically(tmp_path: Path) -> None:
     extra = [dataclasses.replace(d, source=f"record:zz-{d.source}") for d in docs[:12]]
     docs = docs[12:]
     one, plus, many = tmp_path / "one", tmp_path / "plus", tmp_path / "many"
-    update_index(one, documents=docs, settings=HASHING, merge=None)
-    update_index(plus, documents=docs + extra[-1:], settings=HASHING, merge=None)
+    update_index(one, Sources(documents=tuple(docs)), settings=HASHING, merge=None)
+    update_index(plus, Sources(documents=tuple(docs + extra[-1:])), settings=HASHING, merge=None)
     for i in range(0, len(docs), 20):
-        update_index(many, documents=docs[i : i + 20], prune=False, settings=HASHING, merge=None)
+        update_index(
+            many,
+            Sources(documents=tuple(docs[i : i + 20]), sync=False),
+            settings=HASHING,
+            merge=None,
+        )
     assert len(_segment_names(one)) == 1 and len(_segment_names(many)) == 5
     questions = _questions(60)
     modes = ("bm25", "dense", "hybrid")
@@ -85,8 +104,13 @@ def test_one_segment_and_many_rank_identically(tmp_path: Path) -> None:
         assert _ranking(many, questions, mode) == expected[mode], mode
 
     # a sixth segment with 11 of its 12 documents deleted ranks as if they never were
-    update_index(many, documents=extra, prune=False, settings=HASHING, merge=None)
-    update_index(many, remove_ids=[d.doc_id for d in extra[:-1]], settings=HASHING, merge=None)
+    update_index(many, Sources(documents=tuple(extra), sync=False), settings=HASHING, merge=None)
+    update_index(
+        many,
+        Sources(remove_ids=frozenset(d.doc_id for d in extra[:-1])),
+        settings=HASHING,
+        merge=None,
+    )
     entries = load_index(many).manifest["segments"]
     assert len(entries) == 6 and len(entries[-1]["deleted"]) == 11
     expected = {m: _ranking(plus, questions, m) for m in modes}
@@ -104,27 +128,34 @@ def test_one_segment_and_many_rank_identically(tmp_path: Path) -> None:
 def test_adding_and_removing_one_document_writes_only_what_changed(
     hashing_index: Path, corpus_dir: Path
 ) -> None:
-    (before,) = store.live_segments(hashing_index)
+    (before,) = generations.live_segments(hashing_index)
     stamp = {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()}
     new = corpus_dir / "toulon.md"
     new.write_text("# Toulon\n\nLe port de Toulon accueille un pôle naval innovant.\n")
-    idx = load_index(hashing_index)
+    idx = Assistant.open(hashing_index)
     report = idx.add_files([new])
     assert report.indexed == (str(new),) and report.embedded == report.chunks_added == 1
-    segments = store.live_segments(hashing_index)
+    segments = generations.live_segments(hashing_index)
     assert segments[0] == before and len(segments) == 2
     assert {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()} == stamp
     assert search("port de Toulon naval", index=idx, k=1)[0].source == str(new)
 
-    doc = next(d for d in idx.documents() if d.source.endswith("smart-port-aix-marseille-2017.txt"))
+    doc = next(
+        d for d in idx.index.documents() if d.source.endswith("smart-port-aix-marseille-2017.txt")
+    )
     report = idx.remove(doc.doc_id)
     assert report.chunks_removed == doc.chunks and report.embedded == 0
-    entry = next(e for e in idx.manifest["segments"] if e["name"] == before.name)
+    entry = next(e for e in idx.index.manifest["segments"] if e["name"] == before.name)
     assert entry["deleted"] == [doc.doc_id] and entry["deleted_chunks"] == doc.chunks
     assert {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()} == stamp
-    assert doc.doc_id not in {d.doc_id for d in idx.documents()}
+    assert doc.doc_id not in {d.doc_id for d in idx.index.documents()}
     assert all(h.chunk.doc_id != doc.doc_id for h in search("smart port", index=idx, k=20))
-    assert idx.manifest["chunks"] == len(idx) == len(idx.snapshot.dense) == len(idx.snapshot.bm25)
+    assert (
+        idx.index.manifest["chunks"]
+        == len(idx.index)
+        == len(idx.index.snapshot.dense)
+        == len(idx.index.snapshot.bm25)
+    )
 
 
 def test_an_edited_file_gets_a_new_segment_and_its_old_copy_a_tombstone(
@@ -183,7 +214,9 @@ def test_builds_merge_as_they_go_and_lose_nothing(tmp_path: Path) -> None:
     policy = MergePolicy(factor=3, floor=5)
     merged = 0
     for i, doc in enumerate(docs):
-        report = update_index(index, documents=[doc], prune=False, settings=HASHING, merge=policy)
+        report = update_index(
+            index, Sources(documents=tuple([doc]), sync=False), settings=HASHING, merge=policy
+        )
         merged += report.merged
         assert report.segments == len(_segment_names(index))
         assert len(load_index(index).documents()) == i + 1
@@ -191,11 +224,11 @@ def test_builds_merge_as_they_go_and_lose_nothing(tmp_path: Path) -> None:
     entries = load_index(index).manifest["segments"]
     assert all(len(b) < policy.factor for b in policy.buckets(entries))  # all full ones merged
     one = tmp_path / "one"
-    update_index(one, documents=docs, settings=HASHING, merge=None)
+    update_index(one, Sources(documents=tuple(docs)), settings=HASHING, merge=None)
     questions = _questions(30)
     assert _ranking(index, questions, "bm25") == _ranking(one, questions, "bm25")
-    load_index(index).remove(docs[0].doc_id)
-    load_index(index).remove(docs[1].doc_id)
+    Assistant.open(index).remove(docs[0].doc_id)
+    Assistant.open(index).remove(docs[1].doc_id)
     _assert_no_orphans(index)
 
 
@@ -212,7 +245,7 @@ def _assert_no_orphans(index: Path) -> None:
 def test_optimize_from_the_cli(hashing_index: Path, corpus_dir: Path) -> None:
     new = corpus_dir / "note.md"
     new.write_text("# Note\n\nLa technopole de Sophia Antipolis accueille des chercheurs.\n")
-    load_index(hashing_index).add_files([new])
+    Assistant.open(hashing_index).add_files([new])
     before = _ranking(hashing_index, ["technopole Sophia Antipolis", "pôle SCS"], "hybrid")
     result = CliRunner().invoke(main, ["index", "--optimize", "--index", str(hashing_index)])
     assert result.exit_code == 0, result.output
@@ -243,30 +276,48 @@ def test_int8_sentence_vectors_keep_cosines() -> None:
         vectors[300]
 
 
-def test_an_index_of_format_3_is_read_and_rewritten_by_the_next_build(
+def test_an_index_of_format_3_is_upgraded_by_the_next_write(
     hashing_index: Path, corpus_dir: Path, tmp_path: Path, as_format_3
 ) -> None:
     questions = ["Qui préside le pôle SCS ?", "smart port Marseille", "Nokia Helsinki"]
-    before = _ranking(hashing_index, questions, "hybrid")
     as_format_3(hashing_index)
-    idx = load_index(hashing_index)
-    assert idx.manifest["format_version"] == 3
-    assert [h[0] for h in _ranking(hashing_index, questions, "hybrid")[0]] == [
-        h[0] for h in before[0]
-    ]
-    with pytest.raises(Exception, match="older format"):
-        optimize_index(hashing_index)
+    with pytest.raises(IndexMismatchError, match=r"older format \(3\).*--upgrade"):
+        load_index(hashing_index)
+    with pytest.raises(IndexMismatchError, match="older format"):
+        ask(questions[0], index=hashing_index)
     new = corpus_dir / "note.md"
     new.write_text("# Note\n\nLe port de Toulon innove aussi.\n")
-    report = idx.add_files([new])
+    report = update_index(hashing_index, Sources(paths=(new,), sync=False), settings=HASHING)
     assert report.embedded == 1  # the old chunks' vectors were carried over
     idx = load_index(hashing_index)
-    assert idx.manifest["format_version"] == store.FORMAT_VERSION
-    assert len(idx.documents()) == 6 and len(_segment_names(hashing_index)) == 1
+    assert idx.manifest["format_version"] == generations.FORMAT_VERSION
+    # the old documents in the upgraded segment, the new file in its own
+    assert len(idx.documents()) == 6 and len(_segment_names(hashing_index)) == 2
     fresh = tmp_path / "fresh"
     build_index(corpus_dir, index=fresh, settings=HASHING, show_progress=False)
     for mode in ("bm25", "hybrid"):
         assert _ranking(hashing_index, questions, mode) == _ranking(fresh, questions, mode)
+
+
+def test_sourcier_index_upgrade_converts_an_old_index_once(
+    hashing_index: Path, as_format_3
+) -> None:
+    questions = ["Qui préside le pôle SCS ?", "smart port Marseille", "Nokia Helsinki"]
+    before = {m: _ranking(hashing_index, questions, m) for m in ("bm25", "hybrid")}
+    as_format_3(hashing_index)
+    runner = CliRunner()
+    asked = runner.invoke(main, ["ask", questions[0], "--index", str(hashing_index)])
+    assert asked.exit_code == 1
+    assert asked.stderr.strip().splitlines() == [
+        f"Error: the index at {hashing_index} has an older format (3); upgrade it once with "
+        f"`sourcier index --upgrade --index {hashing_index}` (any build upgrades it too)"
+    ]
+    done = runner.invoke(main, ["index", "--upgrade", "--index", str(hashing_index)])
+    assert done.exit_code == 0 and done.output.strip() == f"Upgraded {hashing_index}."
+    for mode in ("bm25", "hybrid"):
+        assert _ranking(hashing_index, questions, mode) == before[mode]
+    again = runner.invoke(main, ["index", "--upgrade", "--index", str(hashing_index)])
+    assert again.output.strip() == f"{hashing_index} has the current format."
 
 
 _MERGER = (
@@ -291,9 +342,13 @@ def _many_segments(tmp_path: Path, n: int = 12) -> tuple[Path, list[list[str]]]:
     size = len(docs) // n
     for i in range(n):
         part = docs[i * size : (i + 1) * size]
-        update_index(index, documents=part, prune=False, settings=HASHING, merge=None)
-    update_index(index, remove_ids=[docs[0].doc_id], settings=HASHING, merge=None)
-    assert len(store.live_segments(index)) == n
+        update_index(
+            index, Sources(documents=tuple(part), sync=False), settings=HASHING, merge=None
+        )
+    update_index(
+        index, Sources(remove_ids=frozenset([docs[0].doc_id])), settings=HASHING, merge=None
+    )
+    assert len(generations.live_segments(index)) == n
     return index, _ranking(index, _questions(20), "hybrid")
 
 
@@ -313,10 +368,10 @@ def test_a_merge_dying_at_any_step_leaves_the_index_as_it_was(tmp_path: Path, po
     )
     assert proc.returncode == 137, proc.stderr.decode()[-500:]
     _assert_same_index(index, ranking)
-    merged = len(store.live_segments(index)) == 1
+    merged = len(generations.live_segments(index)) == 1
     assert merged == (point == "before-prune")
     optimize_index(index)
-    assert len(store.live_segments(index)) == 1
+    assert len(generations.live_segments(index)) == 1
     _assert_same_index(index, ranking)
     _assert_no_orphans(index)
     assert not [p for p in (index / "segments").iterdir() if ".tmp-" in p.name]
@@ -335,9 +390,9 @@ def test_killing_a_real_merge_at_random_moments(tmp_path: Path) -> None:
     finished = 0
     for fraction in sorted(rng.uniform(0.0, 1.0) for _ in range(10)):
         kill_during([_MERGER, str(index), "none"], duration * fraction)
-        assert len(store.live_segments(index)) in (1, 12)
+        assert len(generations.live_segments(index)) in (1, 12)
         _assert_same_index(index, ranking)
-        if len(store.live_segments(index)) == 1:  # it got through: start again from 12
+        if len(generations.live_segments(index)) == 1:  # it got through: start again from 12
             finished += 1
             shutil.rmtree(index)
             shutil.copytree(pristine, index)
@@ -352,18 +407,20 @@ def test_a_big_build_writes_several_segments_of_whole_documents(
 ) -> None:
     """A build bounded to N chunks a segment (memory stays bounded) cuts between
     documents, and reports its embedding progress over the whole build."""
-    from sourcier.build import writer as index_module
+    from sourcier.build import conductor
 
-    monkeypatch.setattr(index_module, "SEGMENT_CHUNKS", 25)
+    monkeypatch.setattr(conductor, "SEGMENT_CHUNKS", 25)
     docs = _piaf_documents()[:60]
     seen: list[tuple[int, int]] = []
     path = tmp_path / "index"
     report = update_index(
         path,
-        documents=docs,
+        Sources(documents=tuple(docs)),
         settings=HASHING,
         merge=None,
-        progress=lambda stage, done, total: seen.append((done, total)) if stage == "embed" else 0,
+        reporter=Reporter(
+            lambda stage, done, total: seen.append((done, total)) if stage == "embed" else 0
+        ),
     )
     entries = load_index(path).manifest["segments"]
     assert len(entries) == report.segments >= 3
@@ -378,7 +435,7 @@ def test_a_big_build_writes_several_segments_of_whole_documents(
     assert seen[-1] == (report.chunks_added, report.chunks_added)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     one = tmp_path / "one"
-    update_index(one, documents=docs, settings=HASHING, merge=None)
+    update_index(one, Sources(documents=tuple(docs)), settings=HASHING, merge=None)
     questions = _questions(20)
     assert _ranking(path, questions, "hybrid") == _ranking(one, questions, "hybrid")
 
@@ -388,7 +445,7 @@ def test_a_reader_whose_generation_is_cleaned_away_reads_the_new_one(
 ) -> None:
     """Two writes and a merge between a reader's look at CURRENT and its reading of the
     segments remove what it was about to read: it reads the new CURRENT instead."""
-    real = store.read_snapshot
+    real = snapshots.read_snapshot
     calls: list[str] = []
 
     def racing(gen: Path, **kwargs):
@@ -396,12 +453,12 @@ def test_a_reader_whose_generation_is_cleaned_away_reads_the_new_one(
         if len(calls) == 1:  # the writers get in between
             for name in ("a.md", "b.md"):
                 (corpus_dir / name).write_text(f"# {name}\n\nLe port de Toulon innove ({name}).\n")
-                update_index(hashing_index, paths=[corpus_dir / name], prune=False)
+                update_index(hashing_index, Sources(paths=(corpus_dir / name,), sync=False))
                 optimize_index(hashing_index)
         return real(gen, **kwargs)
 
-    monkeypatch.setattr(store, "read_snapshot", racing)
-    snapshot = store.open_live(hashing_index)
+    monkeypatch.setattr(snapshots, "read_snapshot", racing)
+    snapshot = snapshots.open_live(hashing_index)
     assert len(calls) == 2 and calls[0] != calls[1]
     assert len(snapshot.documents) == 7
 
@@ -410,7 +467,12 @@ def test_optimize_keeps_segments_within_the_size_cap(tmp_path: Path) -> None:
     docs = _piaf_documents()[:60]
     index = tmp_path / "index"
     for i in range(0, 60, 10):
-        update_index(index, documents=docs[i : i + 10], prune=False, settings=HASHING, merge=None)
+        update_index(
+            index,
+            Sources(documents=tuple(docs[i : i + 10]), sync=False),
+            settings=HASHING,
+            merge=None,
+        )
     total = len(load_index(index))
     manifest = load_index(index).manifest
     report = run_merges(index, manifest, MergePolicy(max_chunks=total // 2), optimize=True)
@@ -425,7 +487,7 @@ def test_overlap_sentences_are_stored_once_and_each_chunk_reads_its_own(tmp_path
     row (one vector) that both chunks read, and every chunk still reads exactly the
     sentences inside it."""
     index = tmp_path / "idx"
-    update_index(index, documents=_piaf_documents(), settings=HASHING, merge=None)
+    update_index(index, Sources(documents=tuple(_piaf_documents())), settings=HASHING, merge=None)
     snap = load_index(index).snapshot
     rows_of: dict[tuple[str, int, int], set[int]] = {}
     read = 0
@@ -470,8 +532,12 @@ def _as_version_1(index: Path, name: str) -> None:
 def test_a_segment_of_version_1_is_read_and_a_merge_rewrites_it(tmp_path: Path) -> None:
     docs = _piaf_documents()
     index = tmp_path / "idx"
-    update_index(index, documents=docs[:50], prune=False, settings=HASHING, merge=None)
-    update_index(index, documents=docs[50:], prune=False, settings=HASHING, merge=None)
+    update_index(
+        index, Sources(documents=tuple(docs[:50]), sync=False), settings=HASHING, merge=None
+    )
+    update_index(
+        index, Sources(documents=tuple(docs[50:]), sync=False), settings=HASHING, merge=None
+    )
     questions = _questions(30)
     before = _ranking(index, questions, "hybrid")
     answers = [ask(q, index=load_index(index)).answer for q in questions[:10]]

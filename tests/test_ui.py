@@ -789,7 +789,7 @@ def test_uploads_over_the_size_limit_are_refused_by_the_server(server) -> None:
 def test_serve_command_options_and_defaults() -> None:
     from click.testing import CliRunner
 
-    from sourcier.ui import serve_cmd
+    from sourcier.cli.serve import serve_cmd
 
     out = CliRunner().invoke(serve_cmd, ["--help"])
     assert out.exit_code == 0
@@ -800,7 +800,7 @@ def test_serve_command_options_and_defaults() -> None:
 def test_serve_command_reports_a_missing_index_in_one_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from sourcier.ui import serve_cmd
+    from sourcier.cli.serve import serve_cmd
 
     out = CliRunner().invoke(serve_cmd, ["--index", str(tmp_path / "nothing")])
     assert out.exit_code == 1

@@ -14,8 +14,7 @@ first use of the names below, so ``sourcier --help`` or a settings check costs n
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     ConfigError,
@@ -27,11 +26,12 @@ from .errors import (
     ModelError,
     SourcierError,
 )
+from .lazy import attach
 from .settings import DEFAULT_MODEL, HASHING_MODEL, Settings
 from .types import Answer, BuildReport, Chunk, Citation, Document, Hit, Skipped
 
 if TYPE_CHECKING:
-    from .answer.retrieve import Filters
+    from .answer.filters import Filters
     from .api import (
         ask,
         ask_stream,
@@ -40,8 +40,10 @@ if TYPE_CHECKING:
         load_index,
         optimize,
         search,
+        upgrade,
     )
-    from .build.writer import DocumentInfo, Index
+    from .assistant import Assistant
+    from .storage.reader import DocumentInfo, Index
 
 __version__ = "0.1.0"
 
@@ -54,29 +56,21 @@ _LAZY = {
     "load_index": ".api",
     "optimize": ".api",
     "search": ".api",
-    "DocumentInfo": ".build.writer",
-    "Index": ".build.writer",
-    "Filters": ".answer.retrieve",
+    "upgrade": ".api",
+    "Assistant": ".assistant",
+    "DocumentInfo": ".storage.reader",
+    "Index": ".storage.reader",
+    "Filters": ".answer.filters",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sourcier' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__, _ = attach(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_MODEL",
     "HASHING_MODEL",
     "Answer",
+    "Assistant",
     "BuildReport",
     "Chunk",
     "Citation",
@@ -102,4 +96,5 @@ __all__ = [
     "load_index",
     "optimize",
     "search",
+    "upgrade",
 ]

@@ -10,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from .api import search
-from .build.writer import Index
+from .storage.reader import Index
 
 
 class SourcierRetriever(BaseRetriever):

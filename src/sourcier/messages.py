@@ -92,8 +92,8 @@ FRENCH: dict[str, str] = {
         "reconstruisez-le pour les changer."
     ),
     "index_old_format": (
-        "L’index {path} a un format plus ancien : une construction le réécrit en un seul "
-        "segment (sourcier index DOSSIER --index {path}), puis il peut être optimisé."
+        "L’index {path} a un format plus ancien : mettez-le à jour une fois avec "
+        "« sourcier index --upgrade --index {path} » (toute construction le fait aussi)."
     ),
     "document_not_found": (
         "Le document {doc_id} n’est pas dans l’index : actualisez la liste des documents."
@@ -179,6 +179,15 @@ FRENCH: dict[str, str] = {
     ),
     "ray_lost": (
         "{missing} passages ne sont jamais revenus du cluster Ray : relancez l’indexation."
+    ),
+    # settings and named parts (settings, registry)
+    "setting_unknown": "Le réglage « {name} » n’existe pas : vérifiez son nom.",
+    "setting_pair": "« {pair} » n’a pas la forme CLÉ=VALEUR (par exemple k=8) : corrigez-le.",
+    "setting_value": "La valeur « {value} » ne convient pas au réglage {name} : corrigez-la.",
+    "registry_unknown": "Aucun élément « {name} » parmi : {known}.",
+    "llm_missing": (
+        "La réponse générative demande un modèle de langue : donnez-en un (--llm) ou "
+        "choisissez la réponse extractive."
     ),
 }
 

@@ -69,8 +69,10 @@ DAYS_EN = _words("monday tuesday wednesday thursday friday saturday sunday")
 # ----------------------------------------------------------------------------- questions
 
 QUESTION_WORDS_FR = frozenset(
-    _words("qui que quoi quel quelle quels quelles combien où quand comment pourquoi lequel "
-           "laquelle lesquels lesquelles")  # fmt: skip
+    _words(
+        "qui que quoi quel quelle quels quelles combien où quand comment pourquoi lequel "
+        "laquelle lesquels lesquelles"
+    )  # fmt: skip
 )
 QUESTION_WORDS_EN = frozenset(_words("who whom whose what when where which why how"))
 

@@ -20,7 +20,7 @@ from ..types import Hit
 from ..words import FULL_MONTH_NAMES
 
 if TYPE_CHECKING:
-    from ..storage.store import Snapshot
+    from ..storage.snapshot import Snapshot
     from .question import Question
 
 # a quantity, not an ordinal ("71", "6 800", "3,2"; not "7ème" or "2nd")

@@ -15,11 +15,11 @@ from ..analysis import analyze
 from ..types import AnswerSentence, Citation, Document, Hit
 from . import concise
 from .candidates import POINTER, Candidate, idf_weights, list_end
-from .protocol import LEAD, Draft, cite, marked
+from .protocol import LEAD, Context, Draft, cite, marked
 
 if TYPE_CHECKING:
-    from ..build.writer import Index
-    from ..storage.store import Snapshot
+    from ..settings import Settings
+    from ..storage.snapshot import Snapshot
     from .question import Question
     from .refusal import Evidence
 
@@ -43,10 +43,20 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.style = style
 
+    @classmethod
+    def from_settings(cls, settings: Settings, chat_model: object = None) -> ExtractiveAnswerer:
+        """The extractive answerer with the settings' style and quote count (it uses no
+        chat model)."""
+        return cls(max_sentences=settings.answer.max_sentences, style=settings.answer.style)
+
     def stream(
-        self, question: Question, hits: Sequence[Hit], evidence: Evidence, index: Index
+        self, question: Question, hits: Sequence[Hit], evidence: Evidence, context: Context
     ) -> Iterator[str | Draft]:
-        yield self.draft(question, evidence, index.snapshot)
+        yield self.draft(question, evidence, context.snapshot)
+
+    def rewrite(self, question: Question) -> Question | None:
+        """Follow-ups are searched with the previous question (no model to rewrite them)."""
+        return None
 
     def draft(self, question: Question, evidence: Evidence, snapshot: Snapshot) -> Draft:
         """The quotes for ``question`` from the gate's candidates."""

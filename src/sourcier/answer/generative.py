@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..types import AnswerSentence, Citation, Hit
-from .protocol import Draft, cite, marked
+from .protocol import Context, Draft, cite, marked
 from .refusal import MESSAGES, refusal_text
 from .verify import Support, split_reply, support_sentences
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
 
-    from ..build.writer import Index
+    from ..settings import Settings
     from .extractive import ExtractiveAnswerer
     from .question import Question
     from .refusal import Evidence
@@ -348,8 +348,42 @@ class GenerativeAnswerer:
         self.support_threshold = support_threshold
         self.name = model_name(llm)
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, chat_model: BaseChatModel | None
+    ) -> GenerativeAnswerer:
+        """The generative answerer with ``chat_model`` and the settings' budgets; the
+        extractive answer (with the same settings) is its fallback.
+
+        Raises:
+            ConfigError: no chat model is configured.
+        """
+        from .extractive import ExtractiveAnswerer
+
+        if chat_model is None:
+            raise ConfigError(
+                "the generative answerer needs a chat model: give llm= (or --llm, "
+                "settings llm.model)",
+                code="llm_missing",
+            )
+        llm = settings.llm
+        return cls(
+            chat_model,
+            fallback=ExtractiveAnswerer.from_settings(settings),
+            timeout=llm.timeout,
+            context_tokens=llm.context_tokens,
+            answer_tokens=llm.answer_tokens,
+            support_threshold=settings.answer.support_threshold,
+        )
+
+    def rewrite(self, question: Question) -> Question | None:
+        """The follow-up as a standalone query the model writes from the conversation
+        (:func:`condense_follow_up`); the question unchanged when the model fails."""
+        condensed = condense_follow_up(self.llm, question, timeout=self.timeout)
+        return question.with_query(condensed, condensed=True) if condensed else question
+
     def stream(
-        self, question: Question, hits: Sequence[Hit], evidence: Evidence, index: Index
+        self, question: Question, hits: Sequence[Hit], evidence: Evidence, context: Context
     ) -> Iterator[str | Draft]:
         lang = question.language if question.language in _NOTICES else "fr"
         notices = _NOTICES[lang]
@@ -372,12 +406,12 @@ class GenerativeAnswerer:
                 yield piece
         except TimeoutError:
             note = notices["timeout"].format(model=self.name, seconds=self.timeout)
-            yield self._fallback(question, evidence, index, note, timings, usage)
+            yield self._fallback(question, evidence, context, note, timings, usage)
             return
         except Exception as err:  # noqa: BLE001 - a broken model must not break ask()
             log.info("llm %s failed: %s", self.name, err)
             note = notices["failed"].format(model=self.name, why=_short(err))
-            yield self._fallback(question, evidence, index, note, timings, usage)
+            yield self._fallback(question, evidence, context, note, timings, usage)
             return
         timings["llm_total"] = (time.perf_counter() - t0) * 1000.0
         if not usage.get("output"):
@@ -386,10 +420,10 @@ class GenerativeAnswerer:
         reply = "".join(pieces).strip()
         if not reply:
             note = notices["empty"].format(model=self.name)
-            yield self._fallback(question, evidence, index, note, timings, usage)
+            yield self._fallback(question, evidence, context, note, timings, usage)
             return
         t = time.perf_counter()
-        draft = self._verified(question, reply, prompt, evidence, index, timings, usage)
+        draft = self._verified(question, reply, prompt, evidence, context, timings, usage)
         timings["verify"] = (time.perf_counter() - t) * 1000.0
         yield draft
 
@@ -399,12 +433,12 @@ class GenerativeAnswerer:
         reply: str,
         prompt: Prompt,
         evidence: Evidence,
-        index: Index,
+        context: Context,
         timings: dict[str, float],
         usage: dict[str, int],
     ) -> Draft:
         lang = question.language if question.language in _NOTICES else "fr"
-        snap = index.snapshot
+        snap = context.snapshot
         parsed = [s for s in split_reply(reply, len(prompt.passages)) if not says_refusal(s.text)]
         if not parsed and says_refusal(reply):
             return Draft(
@@ -417,13 +451,13 @@ class GenerativeAnswerer:
             )
         if not parsed:
             note = _NOTICES[lang]["unverified"].format(model=self.name)
-            return self._fallback(question, evidence, index, note, timings, usage)
+            return self._fallback(question, evidence, context, note, timings, usage)
         same_language = snap.documents[prompt.passages[0].chunk.doc_id].language == (
             question.language
         )
-        settings = index.settings
+        settings = context.settings.answer
         # the sentences' embeddings only count across languages (see support_sentences)
-        claims = None if same_language else index.embedder.embed_queries([s.text for s in parsed])
+        claims = None if same_language else context.embedder.embed_queries([s.text for s in parsed])
         band = (settings.cross_dense_floor, settings.cross_dense_ceiling)
         verdicts = support_sentences(
             parsed,
@@ -439,7 +473,7 @@ class GenerativeAnswerer:
         )
         if not any(v.supported for v in verdicts):
             note = _NOTICES[lang]["unverified"].format(model=self.name)
-            draft = self._fallback(question, evidence, index, note, timings, usage)
+            draft = self._fallback(question, evidence, context, note, timings, usage)
             return dataclasses.replace(draft, sentences=draft.sentences + _unsupported(verdicts))
         text, citations, sentences = compose_verified(verdicts, snap.documents)
         dropped = sum(1 for v in verdicts if not v.supported)
@@ -459,12 +493,12 @@ class GenerativeAnswerer:
         self,
         question: Question,
         evidence: Evidence,
-        index: Index,
+        context: Context,
         notice: str,
         timings: dict[str, float],
         usage: dict[str, int],
     ) -> Draft:
-        draft = self.fallback.draft(question, evidence, index.snapshot)
+        draft = self.fallback.draft(question, evidence, context.snapshot)
         return Draft(
             draft.text,
             draft.citations,

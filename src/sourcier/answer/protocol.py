@@ -1,9 +1,11 @@
-"""What an answerer is: (question, hits, evidence, index) in, a draft answer out.
+"""What an answerer is: (question, hits, evidence, context) in, a draft answer out.
 
 Two answerers implement :class:`Answerer`: the extractive one (verbatim quotes, the
 default, ``extractive.py``) and the generative one (any LangChain chat model, every
-sentence verified, ``generative.py``). ``api.ask_stream`` runs whichever is chosen,
-then the verifier, then builds the :class:`~sourcier.types.Answer`.
+sentence verified, ``generative.py``); they are found by name in
+:data:`sourcier.answer.answerers.ANSWERERS`. :meth:`sourcier.assistant.Assistant.ask_stream`
+runs whichever is chosen, then the verifier, then builds the
+:class:`~sourcier.types.Answer`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 from ..types import AnswerSentence, Citation, Hit
 
 if TYPE_CHECKING:
-    from ..build.writer import Index
+    from ..embed.protocol import Embedder
+    from ..settings import Settings
+    from ..storage.snapshot import Snapshot
     from .question import Question
     from .refusal import Evidence
 
@@ -49,19 +53,34 @@ class Draft:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Context:
+    """What answering reads besides the question: one generation of the index, the
+    index's embedder and the settings of this call."""
+
+    snapshot: Snapshot
+    embedder: Embedder
+    settings: Settings
+
+
 class Answerer(Protocol):
     """Turns the evidence for a question into a draft answer.
 
     ``stream`` yields pieces of answer text (``str``) as they are written, then
     exactly one :class:`Draft`. It is only called for questions the evidence gate let
     through.
+
+    ``rewrite`` may turn a follow-up into a standalone question before retrieval
+    (``follow_up_query="llm"``); an answerer that cannot returns ``None``.
     """
 
     mode: str
 
     def stream(
-        self, question: Question, hits: Sequence[Hit], evidence: Evidence, index: Index
+        self, question: Question, hits: Sequence[Hit], evidence: Evidence, context: Context
     ) -> Iterator[str | Draft]: ...
+
+    def rewrite(self, question: Question) -> Question | None: ...
 
 
 def cite(n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:

@@ -31,8 +31,8 @@ from ..words import (
 from .candidates import POINTER, Candidate, candidates, list_follows
 
 if TYPE_CHECKING:
-    from ..settings import Settings
-    from ..storage.store import Snapshot
+    from ..settings import AnswerSettings
+    from ..storage.snapshot import Snapshot
     from .question import Question, Shape
 
 MESSAGES = {
@@ -87,7 +87,7 @@ def assess(
     hits: Sequence[Hit],
     snapshot: Snapshot,
     query_vector: np.ndarray,
-    settings: Settings,
+    settings: AnswerSettings,
 ) -> Evidence:
     """Score the hits' sentences and decide whether the documents can answer.
 
@@ -344,7 +344,7 @@ def support(
     *,
     best_sentence_similarity: float,
     same_language: bool,
-    settings: Settings,
+    settings: AnswerSettings,
 ) -> float:
     """How well the evidence supports an answer (0..1): the refusal signal.
 

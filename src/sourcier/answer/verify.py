@@ -28,7 +28,7 @@ from ..words import DAYS_EN, DEMONYMS, MONTHS_EN, MONTHS_FR, unaccented
 from .candidates import INSTRUCTION, idf_weights
 
 if TYPE_CHECKING:
-    from ..storage.segment import SentenceVectors
+    from ..storage.sentences import SentenceVectors
 
 PAIR_MARGIN = 0.15
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")

@@ -1,38 +1,21 @@
-"""Chunk embedding on a Ray cluster: ``sourcier index PATH --ray auto|ADDRESS``.
+"""The Ray embedding stage: ``sourcier index PATH --ray auto|ADDRESS``.
 
 An optional extra (``pip install 'sourcier[ray]'``); nothing here imports Ray until a
-build asks for it, and the default path never does.
+build embeds something on it, and the default path never does.
 
-How a build runs:
-
-1. **Plan** (driver): read and chunk the files as :func:`~sourcier.index.update_index`
-   does, and keep the passages whose vectors the index's embedding cache does not hold.
-2. **Embed** (cluster): the passages, tagged with their position, go through Ray Data
-   ``map_batches`` over a pool of actors; each actor builds the index's own embedder
-   from the index :class:`~sourcier.settings.Settings` once and embeds each batch with
-   :func:`~sourcier.multivector.embed_with_sentences`, so passage *and* sentence
-   vectors are the ones a local build computes.
-3. **Collect** (driver): results stream back block by block and go straight into the
-   on-disk embedding cache; every position must arrive exactly once (a batch retried
-   after a worker died is counted once, a missing one fails the build).
-4. **Publish** (driver): the ordinary :func:`~sourcier.api.build_index` runs; it finds
-   every vector in the cache, embeds nothing, and writes the generation.
-
-The driver holds the planned passages and one streamed block at a time; publishing
-then holds what a local build holds (see ``docs/ray.md`` for the bound).
-
-Why the cache and not an :class:`~sourcier.embedders.Embedder` handed to the build:
-the build asks its embedder for at most ``4 × batch_size`` passages per call (a Ray
-Data pipeline, and so a model load per actor, per call), and
-:func:`~sourcier.multivector.embed_with_sentences` pools sentence vectors from the
-model's tokens only for a local ``SentenceTransformerEmbedder`` (any other embedder
-gets them from separate passes, which for e5 are other vectors).
+A build with :class:`RayEmbedding` runs as any build does (:mod:`sourcier.build`); only
+its embed stage differs. The passages to embed, tagged with their position, go through
+Ray Data ``map_batches`` over a pool of actors; each actor builds the index's own
+embedder from the index settings once and embeds each batch with its
+``embed_with_sentences``, so passage *and* sentence vectors are the ones a local build
+computes. Results stream back block by block into the build's embedding cache; every
+position must arrive exactly once (a batch retried after a worker died is counted once,
+a missing one fails the build). See ``docs/ray.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -46,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, IndexCorruptError, LoadError, ModelError, SourcierError
+from ..errors import ConfigError, ModelError, SourcierError
 from ..settings import Settings
-from ..types import BuildReport
+from .chunk import Span
+from .embed import EmbeddedBatch
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "Ray is not installed: install sourcier[ray] (pip install 'sourcier[ray]')"
 
-Spans = Sequence[tuple[int, int]]
+INSTALL_HINT = "Ray is not installed: install sourcier[ray] (pip install 'sourcier[ray]')"
 
 
 @dataclass(frozen=True)
@@ -98,20 +81,6 @@ class RayOptions:
 
 
 @dataclass(frozen=True)
-class EmbeddedBatch:
-    """Results for some planned passages, as they come back from the cluster.
-
-    ``positions[i]`` is the passage's index in the list given to
-    :func:`embed_on_ray`; ``vectors[i]`` its vector, ``sentences[i]`` the
-    ``(len(spans), dim)`` vectors of its sentences.
-    """
-
-    positions: np.ndarray
-    vectors: np.ndarray
-    sentences: tuple[np.ndarray, ...]
-
-
-@dataclass(frozen=True)
 class RayRun:
     """What one Ray embedding run did."""
 
@@ -120,21 +89,6 @@ class RayRun:
     workers: int
     batch_size: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The passages a build will need and the cache does not hold, in embedding order."""
-
-    index_path: Path
-    settings: Settings
-    keys: tuple[str, ...]
-    texts: tuple[str, ...]
-    spans: tuple[tuple[tuple[int, int], ...], ...]
-    cached: int
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
 
 def import_ray() -> Any:
@@ -151,121 +105,14 @@ def import_ray() -> Any:
     return ray
 
 
-# --------------------------------------------------------------------------- plan
-
-
-def plan_build(
-    paths: str | Path | Sequence[str | Path] | None = None,
-    *,
-    index: str | Path | None = None,
-    settings: Settings | None = None,
-    cache_dir: Path | None = None,
-) -> Plan:
-    """The passages ``build_index(paths, index=..., settings=...)`` would embed.
-
-    Mirrors steps 1, 3 and 4 of :func:`~sourcier.index.update_index` for new or
-    edited documents (unchanged ones keep their vectors); passages the index's cache
-    already holds are left out. A file that cannot be read is left out here too (the
-    build reports it).
-
-    Raises:
-        IndexMismatchError: ``settings`` disagree with the existing index.
-    """
-    from .. import paths as locations
-    from ..storage import store
-    from ..ingest.chunking import chunk_document, sentence_spans
-    from ..embed.embedders import make_embedder
-    from .writer import EXCLUDED, Index, passage_text
-    from ..ingest.loaders import discover, load_document
-
-    readd = paths is not None
-    if paths is None:
-        paths = locations.bundled_corpus_files()
-    elif isinstance(paths, (str, Path)):
-        paths = [paths]
-    path = Path(index) if index is not None else locations.default_index_dir()
-    known_docs: set[str] = set()
-    excluded: set[str] = set()
-    try:
-        if store.index_exists(path):
-            live = Index.open(path, settings=settings, cache_dir=cache_dir)
-            settings = live.settings
-            known_docs = set(live.snapshot.documents)
-            value = live.manifest.get(EXCLUDED, [])
-            excluded = (
-                {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
-            )
-    except IndexCorruptError as err:  # the build rebuilds it or says why not
-        log.warning("planning as for a new index: %s", err)
-    settings = settings if settings is not None else Settings()
-    embedder = make_embedder(settings, cache_dir=cache_dir)
-
-    files, _ = discover(list(paths))
-    named = {os.path.abspath(Path(p).expanduser()) for p in paths} if readd else set()
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
-    texts: list[str] = []
-    spans: list[tuple[tuple[int, int], ...]] = []
-    seen_docs: set[str] = set()
-    for file in files:
-        if str(file) in excluded and str(file) not in named:
-            continue
-        try:
-            doc = load_document(file, max_bytes=max_bytes)
-        except LoadError:
-            continue
-        if doc.doc_id in known_docs or doc.doc_id in seen_docs:
-            continue
-        seen_docs.add(doc.doc_id)
-        for chunk in chunk_document(
-            doc,
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.chunk_overlap_tokens,
-            count_tokens=embedder.count_tokens,
-        ):
-            text = passage_text(chunk, doc.title, embed_title=settings.embed_title)
-            shift = len(text) - len(chunk.text) - chunk.start
-            texts.append(text)
-            spans.append(
-                tuple(
-                    (s + shift, e + shift)
-                    for s, e in sentence_spans(doc.text, chunk.start, chunk.end)
-                )
-            )
-
-    path.mkdir(parents=True, exist_ok=True)
-    cache = store.EmbeddingCache(path / store.CACHE, embedder.model_id, embedder.dim)
-    try:
-        keys = [cache.key(t) for t in texts]
-        known = cache.get_many(keys)
-    finally:
-        cache.close()
-    todo: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        hit = known.get(key)
-        if (hit is None or len(hit[1]) != len(spans[i])) and key not in todo:
-            todo[key] = i
-    # by length, so each batch pads to similar lengths (as a local build does)
-    order = sorted(todo.items(), key=lambda kv: (len(texts[kv[1]]), kv[0]))
-    return Plan(
-        index_path=path,
-        settings=settings,
-        keys=tuple(k for k, _ in order),
-        texts=tuple(texts[i] for _, i in order),
-        spans=tuple(spans[i] for _, i in order),
-        cached=len(set(keys)) - len(todo),
-    )
-
-
-# --------------------------------------------------------------------------- embed
-
-
 class _EmbedBatches:
     """The Ray Data actor: one embedder per actor, built once, then one call per batch."""
 
     def __init__(self, settings: Settings, cache_dir: str | None) -> None:
-        from ..embed.embedders import SentenceTransformerEmbedder, make_embedder
+        from ..embed.models import load_embedder
+        from ..embed.transformer import SentenceTransformerEmbedder
 
-        embedder = make_embedder(settings, cache_dir=Path(cache_dir) if cache_dir else None)
+        embedder = load_embedder(settings.model, cache_dir=Path(cache_dir) if cache_dir else None)
         if isinstance(embedder, SentenceTransformerEmbedder):
             # this process embeds passages only: no ONNX query encoder to export or load
             embedder.onnx_queries = False
@@ -273,12 +120,10 @@ class _EmbedBatches:
         self._dim = embedder.dim  # loads the model now: once per actor, not per batch
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..embed.pooling import embed_with_sentences
-
         texts = [str(t) for t in batch["text"]]
         spans = [[tuple(s) for s in json.loads(str(j))] for j in batch["spans"]]
-        vectors, sentences = embed_with_sentences(
-            self._embedder, texts, spans, batch_size=max(1, len(texts))
+        vectors, sentences = self._embedder.embed_with_sentences(
+            texts, spans, batch_size=max(1, len(texts))
         )
         return {
             "pos": np.asarray(batch["pos"], dtype=np.int64),
@@ -330,7 +175,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
 
 def embed_on_ray(
     texts: Sequence[str],
-    spans: Sequence[Spans],
+    spans: Sequence[Sequence[Span]],
     *,
     settings: Settings,
     options: RayOptions,
@@ -365,7 +210,7 @@ def embed_on_ray(
         raise ConfigError(f"{len(texts)} texts but {len(spans)} span lists")
     t0 = time.perf_counter()
     n = len(texts)
-    batch_size = options.batch_size or settings.batch_size
+    batch_size = options.batch_size or settings.model.batch_size
     workers = options.workers or _default_workers(ray, options.cpus_per_worker)
     seen = np.zeros(n, dtype=bool)
     duplicates = 0
@@ -471,106 +316,108 @@ def _first_line(err: BaseException) -> str:
     return type(err).__name__
 
 
-# --------------------------------------------------------------------------- build
-
-
-def build_index_on_ray(
-    paths: str | Path | Sequence[str | Path] | None = None,
-    *,
-    index: str | Path | None = None,
-    settings: Settings | None = None,
-    cache_dir: Path | None = None,
-    ray: RayOptions | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-    show_progress: bool | None = None,
-) -> BuildReport:
-    """:func:`~sourcier.api.build_index`, with the chunks embedded on a Ray cluster.
-
-    Same arguments, same result; the report's ``embedded`` counts the passages
-    embedded on the cluster (plus any the local build still had to embed, which a log
-    warning reports). Nothing to embed means no connection to Ray at all.
+class RayEmbedding:
+    """The embed stage on a Ray cluster (connected on the first passage to embed, so a
+    build with nothing to embed never reaches Ray).
 
     Args:
-        paths: files and folders; ``None`` means the bundled corpus.
-        index: the index folder; ``None`` means the default index.
-        settings: model and chunking for a new index.
-        cache_dir: where converted models are cached (on the driver; workers use
-            their own default unless this is given).
-        ray: where and how to embed (default: ``RayOptions()``, the ``"auto"`` cluster).
-        progress: callback ``(stage, done, total)``.
-        show_progress: progress bars on stderr (``None``: when stderr is a terminal).
-
-    Raises:
-        ConfigError: Ray is not installed or the cluster cannot be reached.
-        ModelError: the cluster failed to embed.
-        InputError, IndexMismatchError: as :func:`~sourcier.api.build_index`.
+        embedder: the index's embedder in this process: its tokenizer cuts the chunks
+            and its identity goes in the manifest; the actors build their own.
+        settings: the index settings the actors build their embedders from.
+        options: where and how to embed.
+        cache_dir: the model cache on the workers (``None``: each worker's default).
     """
-    from ..storage import store
-    from ..api import build_index
 
-    options = ray if ray is not None else RayOptions()
-    import_ray()  # say it is missing before reading anything
-    t0 = time.perf_counter()
-    plan = plan_build(paths, index=index, settings=settings, cache_dir=cache_dir)
-    runs: list[RayRun] = []
-    if len(plan):
-        from tqdm.auto import tqdm
+    def __init__(
+        self,
+        embedder: Any,
+        settings: Settings,
+        options: RayOptions,
+        *,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.settings = settings
+        self.options = options
+        self.cache_dir = cache_dir
+        self.runs: list[RayRun] = []
+        self._session: contextlib.ExitStack | None = None
 
-        from ..embed.embedders import make_embedder
+    @classmethod
+    def factory(
+        cls,
+        options: RayOptions,
+        *,
+        cache_dir: Path | None = None,
+        embedder: Callable[[Settings], Any] | None = None,
+    ) -> Callable[[Settings], RayEmbedding]:
+        """What :func:`~sourcier.build.conductor.update_index` takes as ``embedding``.
 
-        embedder = make_embedder(plan.settings, cache_dir=cache_dir)
-        cache = store.EmbeddingCache(plan.index_path / store.CACHE, embedder.model_id, embedder.dim)
-        bar = tqdm(
-            desc="Embedding on Ray",
-            total=len(plan),
-            unit="chunk",
-            disable=None if show_progress is None else not show_progress,
-        )
-        done = 0
-        try:
-            with ray_session(options):
-                for batch in embed_on_ray(
-                    plan.texts,
-                    plan.spans,
-                    settings=plan.settings,
-                    options=options,
-                    cache_dir=cache_dir,
-                    run=runs,
-                ):
-                    cache.put_many(
-                        (plan.keys[p], v, s)
-                        for p, v, s in zip(
-                            batch.positions, batch.vectors, batch.sentences, strict=True
-                        )
-                    )
-                    done += len(batch.positions)
-                    bar.update(len(batch.positions))
-                    if progress:
-                        progress("embed", done, len(plan))
-        finally:
-            bar.close()
-            cache.close()
+        Args:
+            options: where and how to embed.
+            cache_dir: the model cache (here and on the workers).
+            embedder: gives this process's embedder for the settings (default: a new
+                one; a shared one saves loading the model twice).
+        """
+        import_ray()  # say it is missing before anything is read
+
+        def make(settings: Settings) -> RayEmbedding:
+            from ..embed.models import load_embedder
+
+            local = (
+                embedder(settings)
+                if embedder is not None
+                else load_embedder(settings.model, cache_dir=cache_dir)
+            )
+            return cls(local, settings, options, cache_dir=cache_dir)
+
+        return make
+
+    @property
+    def model_id(self) -> str:
+        return str(self.embedder.model_id)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embedder.dim)
+
+    @property
+    def query_prefix(self) -> str:
+        return str(self.embedder.query_prefix)
+
+    @property
+    def passage_prefix(self) -> str:
+        return str(self.embedder.passage_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.embedder.count_tokens(text))
+
+    def embed(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]], *, tick: Callable[[int], None]
+    ) -> Iterator[EmbeddedBatch]:
+        if self._session is None:
+            self._session = contextlib.ExitStack()
+            self._session.enter_context(ray_session(self.options))
+        for batch in embed_on_ray(
+            texts,
+            spans,
+            settings=self.settings,
+            options=self.options,
+            cache_dir=self.cache_dir,
+            run=self.runs,
+        ):
+            tick(len(batch.positions))
+            yield batch
+        run = self.runs[-1]
         log.info(
             "embedded %d passages on Ray (%d workers, batches of %d) in %.1f s",
-            runs[0].embedded,
-            runs[0].workers,
-            runs[0].batch_size,
-            runs[0].seconds,
+            run.embedded,
+            run.workers,
+            run.batch_size,
+            run.seconds,
         )
-    report = build_index(
-        paths,
-        index=plan.index_path,
-        settings=plan.settings,
-        cache_dir=cache_dir,
-        progress=progress,
-        show_progress=show_progress,
-    )
-    if report.embedded:
-        log.warning(
-            "%d chunks were embedded locally: the Ray plan did not foresee them", report.embedded
-        )
-    return dataclasses.replace(
-        report,
-        embedded=report.embedded + (runs[0].embedded if runs else 0),
-        seconds=time.perf_counter() - t0,
-    )
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

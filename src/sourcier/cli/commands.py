@@ -10,29 +10,26 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import SourcierError
-from .options import llm_options
+from .options import SET_OPTION, index_option, llm_options
 
-INDEX_OPTION = click.option(
-    "--index",
-    "index_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="SOURCIER_INDEX",
-    default=None,
-    help="Index folder (default: index/default in a checkout, else ~/.local/share/sourcier/index; "
-    "env SOURCIER_INDEX).",
+if TYPE_CHECKING:
+    from ..assistant import Assistant
+
+INDEX_OPTION = index_option(
+    "Index folder (default: index/default in a checkout, else ~/.local/share/sourcier/index; "
+    "env SOURCIER_INDEX)."
 )
-
 
 # Commands whose modules load only when the command runs (or `--help` lists it), so a
 # question never pays for the UI or the evaluation harness.
 _LAZY_COMMANDS = {
-    "serve": ("sourcier.ui", "serve_cmd"),
-    "password": ("sourcier.ui", "password_cmd"),
+    "serve": ("sourcier.cli.serve", "serve_cmd"),
+    "password": ("sourcier.cli.serve", "password_cmd"),
     "eval": ("sourcier.cli.eval", "eval_cmd"),
 }
 
@@ -151,6 +148,13 @@ def _print_report(report: Any, *, err: bool = False) -> None:
     help="Merge the index's segments into one, without deleted chunks (after building "
     "PATHS, if any are given). Builds merge segments on their own as they go.",
 )
+@click.option(
+    "--upgrade",
+    "upgrade_format",
+    is_flag=True,
+    help="Upgrade an index of an older format to the current one (once; nothing is "
+    "embedded again). Any build upgrades it too.",
+)
 def index_cmd(
     paths: tuple[Path, ...],
     index_path: Path | None,
@@ -158,6 +162,7 @@ def index_cmd(
     as_json: bool,
     ray_address: str | None,
     optimize: bool,
+    upgrade_format: bool,
 ) -> None:
     """Build or update the index from PATHS (default: the bundled corpus).
 
@@ -171,25 +176,23 @@ def index_cmd(
     from ..api import build_index
     from ..settings import Settings
 
-    settings = Settings(model=model) if model else None
-    if optimize and not paths and ray_address is None:
-        _optimize(_index_dir(index_path), as_json)
-        return
-    if ray_address is not None:
-        from ..build.ray import RayOptions, build_index_on_ray
+    target = _index_dir(index_path)
+    if upgrade_format:
+        from ..api import upgrade
 
-        report = build_index_on_ray(
-            list(paths) or None,
-            index=_index_dir(index_path),
-            settings=settings,
-            ray=RayOptions(address=ray_address),
-        )
-    else:
-        report = build_index(list(paths) or None, index=_index_dir(index_path), settings=settings)
+        upgraded = upgrade(index=target)
+        click.echo(f"Upgraded {target}." if upgraded else f"{target} has the current format.")
+        if not paths:
+            return
+    settings = Settings().with_(model=model) if model else None
+    if optimize and not paths and ray_address is None:
+        _optimize(target, as_json)
+        return
+    report = build_index(list(paths) or None, index=target, settings=settings, ray=ray_address)
     if optimize:
         from ..api import optimize as merge_all
 
-        merged = merge_all(index=_index_dir(index_path))
+        merged = merge_all(index=target)
         report = dataclasses.replace(report, segments=merged.segments_after)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -247,6 +250,7 @@ def _query_options(f: Any) -> Any:
                 help="Only documents dated on or after (2011, 2011-06, 2011-06-06).",
             ),
             click.option("--to", "date_to", default=None, help="Only documents dated up to."),
+            SET_OPTION,
             click.option("--json", "as_json", is_flag=True, help="Print JSON."),
         ]
     ):
@@ -254,15 +258,21 @@ def _query_options(f: Any) -> Any:
     return f
 
 
-def _query(text: str, opts: dict[str, Any], *, what: str) -> dict[str, Any]:
-    """The keyword arguments ask and search share, checked first (a bad date is refused
-    before the index is opened or built and before any model loads)."""
+def _query(text: str, opts: dict[str, Any], *, what: str) -> tuple[Assistant, dict[str, Any]]:
+    """The index's assistant (with the ``--set`` changes) and the options ask and search
+    share, checked first: a bad date or setting is refused before the index is opened or
+    built and before any model loads."""
     from ..api import check_request
+    from ..assistant import Assistant
+    from ..settings import Settings
 
     filters = _filters(opts["doc"], opts["source"], opts["date_from"], opts["date_to"])
     check_request(text, k=opts["k"], mode=opts["mode"], filters=filters, what=what)
-    target = _ensure_index(opts["index_path"])
-    return {"index": target, "k": opts["k"], "mode": opts["mode"], "filters": filters}
+    Settings().with_pairs(opts["sets"])
+    assistant = Assistant.open(_ensure_index(opts["index_path"]))
+    if opts["sets"]:
+        assistant = assistant.configure(assistant.settings.with_pairs(opts["sets"]))
+    return assistant, {"k": opts["k"], "mode": opts["mode"], "filters": filters}
 
 
 @main.command("ask")
@@ -278,16 +288,15 @@ def ask_cmd(
     **opts: Any,
 ) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
-    from ..api import ask_stream
     from ..types import Answer, Notice, TextDelta
 
     live = llm is not None and not as_json and sys.stdout.isatty()
     answer: Answer | None = None
     streamed = False
-    query = _query(question, opts, what="question")
-    for event in ask_stream(
-        question, llm=llm, llm_base_url=llm_base_url, llm_timeout=llm_timeout, **query
-    ):
+    assistant, query = _query(question, opts, what="question")
+    if llm is not None:
+        assistant = assistant.with_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+    for event in assistant.ask_stream(question, **query):
         if isinstance(event, TextDelta) and live:
             click.secho(event.text, nl=False, dim=True)
             streamed = True
@@ -328,9 +337,8 @@ def ask_cmd(
 @_query_options
 def search_cmd(query: str, as_json: bool, **opts: Any) -> None:
     """Show the passages that best match QUERY."""
-    from ..api import search
-
-    hits = search(query, **_query(query, opts, what="query"))
+    assistant, options = _query(query, opts, what="query")
+    hits = assistant.search(query, **options)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
@@ -381,11 +389,11 @@ def remove_cmd(doc: str, index_path: Path | None, yes: bool) -> None:
 
     Later builds of its folder keep the file out; `sourcier index FILE` adds it back.
     """
-    from ..api import load_index
+    from ..assistant import Assistant
     from ..errors import InputError
 
-    idx = load_index(_index_dir(index_path))
-    docs = idx.documents()
+    assistant = Assistant.open(_index_dir(index_path))
+    docs = assistant.index.documents()
     path = os.path.abspath(os.path.expanduser(doc)) if doc else ""
     named = [d for d in docs if doc and doc in (d.doc_id, d.source, Path(d.source).name)]
     named = named or [d for d in docs if path and d.source == path]
@@ -420,7 +428,7 @@ def remove_cmd(doc: str, index_path: Path | None, yes: bool) -> None:
         if not click.confirm(f"Remove {target.title} ({target.source})?", default=False):
             click.echo("Nothing was removed.")
             return
-    report = idx.remove(target.doc_id)
+    report = assistant.remove(target.doc_id)
     click.echo(
         f"Removed {target.title} ({report.chunks_removed} chunks); later builds of its "
         f"folder keep it out (`sourcier index {target.source}` adds it back)."

@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..errors import InputError
 from ..evaluation.datasets import SPLITS
 from ..evaluation.report import default_report_dir, save_report
 from ..evaluation.run import METHODS, run
 from ..settings import Settings
 from .options import llm_options
-
-
-def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    defaults = asdict(Settings())
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in defaults:
-            raise InputError(
-                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(defaults)}"
-            )
-        default = defaults[key]
-        try:
-            value: Any
-            if isinstance(default, bool):
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(raw)
-                value = raw.lower() in ("true", "1", "yes")
-            elif isinstance(default, int):
-                value = int(raw)
-            elif isinstance(default, float):
-                value = float(raw)
-            elif raw.lower() in ("none", "null") and key in ("query_prefix", "passage_prefix"):
-                value = None
-            else:
-                value = raw
-        except ValueError:
-            raise InputError(f"--set {pair!r}: {raw!r} is not a valid {key}") from None
-        out[key] = value
-    return out
 
 
 @click.command("eval")
@@ -128,10 +93,9 @@ def eval_cmd(
     "answerable"}) and corpus.jsonl ({"id", "title", "text"}) or a corpus/ folder of
     documents (gold_ids are then file names). See eval/README.md.
     """
-    changes = _parse_overrides(overrides)
+    settings = Settings().with_pairs(overrides)
     if model:
-        changes["model"] = model
-    settings = Settings().with_(**changes)
+        settings = settings.with_(model=model)
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     report = run(
         dataset,

@@ -1,10 +1,11 @@
-"""Command-line options shared by ``sourcier ask`` and ``sourcier serve``.
+"""Command-line options shared by several commands (``ask``, ``search``, ``serve``, ``eval``).
 
 Environment variables are read here, at the command-line edge, and nowhere else.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -33,6 +34,28 @@ LLM_OPTIONS = [
         help="Seconds the model may take before the extractive answer is shown (default 60).",
     ),
 ]
+
+
+def index_option(help: str) -> Any:
+    """``--index DIR`` (env ``SOURCIER_INDEX``), given to the command as ``index_path``."""
+    return click.option(
+        "--index",
+        "index_path",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="SOURCIER_INDEX",
+        default=None,
+        help=help,
+    )
+
+
+SET_OPTION = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a setting for this call, e.g. --set k=8, --set answer_style=concise, "
+    "--set second_stage=keep (repeatable; names in `sourcier.Settings`).",
+)
 
 
 def llm_options(f: Any) -> Any:

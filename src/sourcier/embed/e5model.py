@@ -34,12 +34,17 @@ from collections import deque
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelError
 from ..files import owner_alive, publish_folder, temporary_folder
+from ..settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from ..settings import ModelSettings
+    from .transformer import SentenceTransformerEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -755,3 +760,25 @@ def _finish_tree(folder: Path) -> None:
             path.chmod(0o644)
             with path.open("rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def load_e5_small(
+    model: ModelSettings, prefixes: tuple[str, str], cache_dir: Path | None
+) -> SentenceTransformerEmbedder:
+    """The bundled multilingual-e5-small as an embedder (converted on first use).
+
+    Questions are embedded on ONNX Runtime on a CPU; on a GPU torch embeds them too.
+    """
+    from ..paths import default_cache_dir
+    from .transformer import SentenceTransformerEmbedder
+
+    folder = ensure_e5_small(Path(cache_dir if cache_dir is not None else default_cache_dir()))
+    return SentenceTransformerEmbedder(
+        str(folder),
+        model_id=DEFAULT_MODEL,
+        query_prefix=prefixes[0],
+        passage_prefix=prefixes[1],
+        query_threads=model.query_threads,
+        onnx_queries=model.device == "cpu",
+        device=model.device,
+    )

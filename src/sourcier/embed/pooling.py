@@ -8,7 +8,7 @@ the usual mean over all tokens). The result is stored with the index, so a query
 costs one dot product per candidate sentence.
 
 Each embedder implements ``embed_with_sentences`` (part of the
-:class:`~sourcier.embedders.Embedder` protocol): a transformer pools its own token
+:class:`~sourcier.embed.protocol.Embedder` protocol): a transformer pools its own token
 embeddings with :func:`pool_sentences`; an embedder without token embeddings embeds
 the sentences as texts of their own (:func:`embed_sentences_separately`). This module
 holds those two pure pieces and knows nothing of any model library.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .embedders import Embedder
+    from .protocol import Embedder
 
 Spans = Sequence[tuple[int, int]]
 
@@ -31,30 +31,6 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to norm 1 (a zero row stays zero), as float32."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def embed_with_sentences(
-    embedder: Embedder,
-    texts: Sequence[str],
-    spans: Sequence[Spans],
-    *,
-    batch_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Embed passages and their sentences (``embedder.embed_with_sentences``).
-
-    Args:
-        embedder: the index's embedder.
-        texts: passages (without the model's passage prefix).
-        spans: for each passage, the (start, end) character spans of its sentences.
-        batch_size: passages per forward pass.
-        progress: called with the number of passages done after each batch.
-
-    Returns:
-        ``(passage_vectors, sentence_vectors)``: an ``(n, dim)`` array, and for each
-        passage an ``(len(spans[i]), dim)`` array; all rows L2-normalised.
-    """
-    return embedder.embed_with_sentences(texts, spans, batch_size=batch_size, progress=progress)
 
 
 def pool_sentences(

@@ -156,12 +156,14 @@ def format_report(report: Report, *, markdown: bool = False) -> str:
         lines += [f"# sourcier eval: {title}", ""]
     else:
         lines += [f"sourcier eval: {title}"]
+    model, index, retrieval, answer = s["model"], s["index"], s["retrieval"], s["answer"]
     lines.append(
         f"{d['questions']} questions ({d['answerable']} answerable), {d['documents']} documents, "
-        f"{d['chunks']} chunks; model {s['model']}, chunks {s['chunk_tokens']}/"
-        f"{s['chunk_overlap_tokens']} tokens, title embedded: {s['embed_title']}, fusion "
-        f"{s['fusion']} (dense weight {s['dense_weight']}), k {s['k']}, refusal threshold "
-        f"{s['refusal_threshold']}"
+        f"{d['chunks']} chunks; model {model['name']}, chunks {index['chunk_tokens']}/"
+        f"{index['chunk_overlap_tokens']} tokens, title embedded: {index['embed_title']}, "
+        f"fusion {retrieval['fusion']} (dense weight {retrieval['dense_weight']}), "
+        f"k {retrieval['k']}, second stage {retrieval['second_stage']}, refusal threshold "
+        f"{answer['refusal_threshold']}"
     )
     lines.append("")
     lines.append(f"{h}Retrieval (a hit = a chunk of a gold document)")

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def evaluate_retrieval(
     """Search every answerable question with each method and score the rankings.
 
     Args:
-        index: an open :class:`~sourcier.index.Index` (its query settings are used).
+        index: an open :class:`~sourcier.assistant.Assistant` (its query settings are used).
         dataset: the questions; unanswerable ones are skipped.
         methods: retrieval modes to compare.
         max_k: how many chunks to retrieve (the largest cut-off).
@@ -89,7 +88,9 @@ def evaluate_retrieval(
             raise InputError(f"method ({m!r}) must be one of {', '.join(METHODS)}")
     queries = [q for q in dataset.queries if q.answerable and q.gold]
     views = {
-        m: index.configure(mode=m, k=max_k, candidates=max(index.settings.candidates, max_k))
+        m: index.configure(
+            mode=m, k=max_k, candidates=max(index.settings.retrieval.candidates, max_k)
+        )
         for m in methods
     }
     rankings: dict[str, list[list[str]]] = {m: [] for m in methods}
@@ -158,7 +159,7 @@ def evaluate_answers(
     One warm-up question is asked first and not timed, so latencies are warm.
 
     Args:
-        index: an open :class:`~sourcier.index.Index` (its query settings are used).
+        index: an open :class:`~sourcier.assistant.Assistant` (its query settings are used).
         dataset: the questions.
         show_progress: a progress bar on stderr (``None``: when stderr is a terminal).
         llm / llm_base_url / llm_timeout: a chat model for generative answers (see
@@ -178,7 +179,7 @@ def evaluate_answers(
 
     def doc_text(doc_id: str) -> str:
         if doc_id not in texts:
-            texts[doc_id] = index.document(doc_id).text
+            texts[doc_id] = index.index.document(doc_id).text
         return texts[doc_id]
 
     if llm is not None:
@@ -446,8 +447,9 @@ def run(
         InputError: a bad data set, split or method.
         IndexMismatchError: ``index`` was built with other index settings.
     """
-    from ..api import load_index
-    from ..storage.store import disk_size
+    from ..assistant import Assistant
+    from ..cache import default_cache
+    from ..storage.generations import disk_size
 
     settings = settings or Settings()
     full = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
@@ -459,16 +461,14 @@ def run(
     else:
         index_path = Path(index) if index is not None else default_index_for(full, settings)
     try:
-        from ..embed.embedders import make_embedder
-
         t0 = time.perf_counter()
-        _ = make_embedder(settings).dim  # load the model first: time indexing only
+        default_cache().embedder(settings.model).dim  # noqa: B018 - load the model first: time indexing only
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         report = build_for(full, index_path, settings, show_progress=show_progress)
         build_s = time.perf_counter() - t0
-        idx = load_index(index_path, settings=settings)
-        n_chunks = len(idx.snapshot.chunks)
+        idx = Assistant.open(index_path, settings=settings)
+        n_chunks = len(idx.index.snapshot.chunks)
         build = {
             "model_load_s": round(load_s, 3),
             "seconds": round(build_s, 3),
@@ -519,7 +519,7 @@ def run(
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     details = _merge_details(rdetails, adetails)
-    n_docs = len(idx.snapshot.documents)
+    n_docs = len(idx.index.snapshot.documents)
     return Report(
         dataset={
             "name": full.name,
@@ -534,7 +534,7 @@ def run(
             "source": full.info.get("source"),
             "licence": full.info.get("licence"),
         },
-        settings=asdict(settings),
+        settings=settings.to_dict(),
         retrieval=retrieval,
         answers=answer_summary,
         speed={

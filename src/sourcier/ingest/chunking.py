@@ -22,7 +22,13 @@ from ..words import MONTH_ABBREVIATIONS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["chunk_document", "chunk_id_for", "chunk_label", "sentence_spans"]
+__all__ = [
+    "chunk_document",
+    "chunk_id_for",
+    "chunk_label",
+    "chunk_with_sentences",
+    "sentence_spans",
+]
 
 # A run of sentence-final punctuation, with the closing quotes/brackets glued to it:
 # "fin.", "vraiment ?!", "fin. »", "fin.”", "(voir plus bas.)", "excellence ! »."
@@ -296,6 +302,23 @@ def chunk_document(
     overlap_tokens: int,
     count_tokens: Callable[[str], int],
 ) -> list[Chunk]:
+    """Cut a document into overlapping chunks of whole sentences (see
+    :func:`chunk_with_sentences`, which also gives each chunk's sentences)."""
+    return [
+        chunk
+        for chunk, _ in chunk_with_sentences(
+            doc, chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens, count_tokens=count_tokens
+        )
+    ]
+
+
+def chunk_with_sentences(
+    doc: Document,
+    *,
+    chunk_tokens: int,
+    overlap_tokens: int,
+    count_tokens: Callable[[str], int],
+) -> list[tuple[Chunk, list[tuple[int, int]]]]:
     """Cut a document into overlapping chunks of whole sentences.
 
     Consecutive sentences are packed until the next one would push the chunk past
@@ -317,7 +340,9 @@ def chunk_document(
         count_tokens: counts the tokens of a text (the embedding model's tokenizer).
 
     Returns:
-        Chunks in document order with ordinals ``0..n-1``; ``[]`` for blank text.
+        Chunks in document order with ordinals ``0..n-1``, each with its sentences
+        (offsets into ``doc.text``; a sentence too long for a chunk counts as its
+        pieces); ``[]`` for blank text.
 
     Raises:
         ConfigError: when ``chunk_tokens`` or ``overlap_tokens`` cannot work.
@@ -338,17 +363,16 @@ def chunk_document(
     chunks = []
     for ordinal, (a, b) in enumerate(bounds):
         start, end = units[a].start, units[b - 1].end
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc.doc_id, start, end),
-                doc_id=doc.doc_id,
-                ordinal=ordinal,
-                start=start,
-                end=end,
-                text=text[start:end],
-                label=chunk_label(doc.title, ordinal),
-            )
+        chunk = Chunk(
+            chunk_id=chunk_id_for(doc.doc_id, start, end),
+            doc_id=doc.doc_id,
+            ordinal=ordinal,
+            start=start,
+            end=end,
+            text=text[start:end],
+            label=chunk_label(doc.title, ordinal),
         )
+        chunks.append((chunk, [(u.start, u.end) for u in units[a:b]]))
     logger.debug("chunked %s: %d sentences -> %d chunks", doc.doc_id[:12], len(units), len(chunks))
     return chunks
 

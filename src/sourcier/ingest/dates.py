@@ -13,9 +13,6 @@ from ..words import DAYS_EN, DAYS_FR, MONTH_NUMBERS, MONTH_NUMBERS_EN
 DATELINE_WINDOW = 500
 
 
-
-
-
 def _alternation(names: Sequence[str]) -> str:
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
 

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, InputError, LoadError
@@ -28,7 +28,6 @@ from .titles import drop_date_label, find_title, title_from_hint
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"})
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -73,7 +72,7 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
     for given in paths:
         path = Path(given).expanduser()
         if not os.path.lexists(path):
-            kind = "file" if path.suffix.lower() in SUPPORTED_EXTENSIONS else "folder"
+            kind = "file" if path.suffix.lower() in READERS else "folder"
             raise InputError(
                 f"{kind} not found: {given}", code="path_not_found", kind=kind, path=str(given)
             )
@@ -184,7 +183,7 @@ def _consider_file(
         skipped.append(Skipped(str(path), "not a regular file", "not_regular"))
         return
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
+    if suffix not in READERS:
         err = _unsupported(suffix)
         skipped.append(Skipped(str(path), str(err), err.code, dict(err.params)))
         return
@@ -240,11 +239,11 @@ def load_document(
         raise ConfigError(f"max_bytes ({max_bytes}) must be positive")
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
+    if suffix not in READERS:
         raise _unsupported(suffix)
     data = _read_bytes(p, max_bytes)
     try:
-        raw, title_hint = READERS[suffix](data)
+        raw, title_hint = READERS.get(suffix)(data)
     except LoadError:
         raise
     except Exception as err:  # a reader library failed in a way we did not foresee
@@ -269,7 +268,7 @@ def load_document(
     date_raw, date_iso = find_date(text)
     text = drop_date_label(text)
     doc = Document(
-        doc_id=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        doc_id=document_id(text),
         source=source if source is not None else str(path),
         title=title,
         text=text,
@@ -279,6 +278,31 @@ def load_document(
     )
     logger.debug("loaded %s: %d chars, title %r, date %r", p, len(text), title, date_iso)
     return doc
+
+
+def document_id(text: str) -> str:
+    """A document's id: the sha256 of its cleaned text (hex), so indexing the same text
+    twice is a no-op and an edited file replaces exactly its own chunks."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def document_from_record(record: Mapping[str, str]) -> Document | None:
+    """A ready-made passage ``{"id", "title", "text"}`` (an evaluation data set) as a
+    document whose source is ``record:<id>``; ``None`` when no text is left once cleaned.
+    """
+    text = clean_text(record["text"])
+    if not text:
+        return None
+    from .readers.markdown import strip_markup
+
+    title = clean_text(strip_markup(record.get("title") or "")) or text[:80]
+    return Document(
+        doc_id=document_id(text),
+        source=f"record:{record['id']}",
+        title=title,
+        text=text,
+        language=detect_language(text),
+    )
 
 
 def _format_size(n: int) -> str:

@@ -6,9 +6,10 @@ on the document frequencies and the average length of the whole collection, whic
 whenever a segment is added or a chunk deleted. :class:`SegmentedBM25` is an immutable
 set of segments and their tombstones (deleted chunks); it scores a query on every
 segment with the :class:`GlobalStats` of all live chunks, so one segment or many, built
-in any batches, rank exactly as :class:`~sourcier.lexical.BM25Index` over the same live
-chunks in the same order: same terms (the same French analyser), the same Lucene BM25,
-the same float32 weights, the same ties (collection order).
+in any batches, rank exactly as the single BM25 of earlier versions (``bm25s``, kept
+by the tests as their reference) over the same live chunks in the same order: same
+terms (the same French analyser), the same Lucene BM25, the same float32 weights, the
+same ties (collection order).
 
 Adding a segment analyses only its own texts; deleting is a mask; merging segments
 reuses their postings without analysing anything again. Everything is saved as JSON
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import analyze, pointer_problem
+from ..analysis import analyze
 from ..errors import IndexCorruptError, InputError
 from ..files import file_sha256, write_atomic
 
@@ -106,7 +107,7 @@ class BM25Segment:
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[int]) -> BM25Segment:
-        """Analyse texts (with :func:`~sourcier.lexical.analyze`) into a segment.
+        """Analyse texts (with :func:`~sourcier.analysis.analyze`) into a segment.
 
         Args:
             texts: the chunks' lexical texts.
@@ -367,8 +368,8 @@ class SegmentedBM25:
 
     :meth:`add`, :meth:`delete` and :meth:`merge` return a new set and leave this one
     as it was, so a reader's snapshot never changes under it. The query surface is the
-    one of :class:`~sourcier.lexical.BM25Index`: ``search``, ``idf``, ``related_term``,
-    ``ids``, ``len``.
+    one of the single BM25 of earlier versions (the tests' reference): ``search``,
+    ``idf``, ``related_term``, ``ids``, ``len``.
     """
 
     def __init__(
@@ -533,7 +534,7 @@ class SegmentedBM25:
     def related_term(self, term: str) -> str | None:
         """A live indexed term that is very likely the same word stemmed differently.
 
-        The rule of :meth:`sourcier.lexical.BM25Index.related_term`, over all segments.
+        The rule of the reference BM25's ``related_term``, over all segments.
         """
         if len(term) < 5 or self.document_frequency(term):
             return None
@@ -554,7 +555,7 @@ class SegmentedBM25:
     def search(
         self, query: str, *, k: int, allowed: Collection[int] | None = None
     ) -> list[tuple[int, float]]:
-        """The best-scoring live ids for a query, as :meth:`BM25Index.search` gives them.
+        """The best-scoring live ids for a query, as the reference BM25's ``search`` gives them.
 
         Args:
             query: free text, analysed; a repeated term counts once per occurrence.
@@ -775,3 +776,15 @@ def _read_meta(path: Path, expected: str) -> dict:
             f"{path} has format version {meta.get('format_version')!r}, expected {_FORMAT_VERSION}"
         )
     return meta
+
+
+def pointer_problem(indptr: np.ndarray, n_terms: int, n_values: int, what: str) -> str | None:
+    """What is wrong with the per-term pointers of a sparse layout, or None.
+
+    ``indptr`` must hold ``n_terms + 1`` non-decreasing offsets from 0 to ``n_values``.
+    """
+    if indptr.shape != (n_terms + 1,):
+        return f"the {what} pointers do not match the vocabulary"
+    if indptr[0] != 0 or indptr[-1] != n_values or np.any(np.diff(indptr) < 0):
+        return f"the {what} pointers are out of order"
+    return None

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Chunk, Document
-from . import store
+from . import generations
 from .bm25 import BM25Segment
 from .dense import FLAT_BELOW
 from .segment import Segment, SegmentData, write_segment
@@ -164,8 +164,10 @@ def merge_segments(
     codes: list[np.ndarray] = []
     scales: list[np.ndarray] = []
     bm25_parts: list[tuple[BM25Segment, set[int]]] = []
+    stores: list[str] = []
     for entry in group:
         segment = Segment(path, entry["name"])
+        stores.append(segment.vector_store)
         dead_docs = set(entry.get("deleted", ()))
         documents += [d for i, d in segment.documents.items() if i not in dead_docs]
         keep: list[int] = []
@@ -200,7 +202,8 @@ def merge_segments(
     )
     new_entries: list[dict[str, Any]] = []
     merged_entry = (
-        write_segment(path, data, dimension=dim, flat_below=flat_below)
+        # the merged segment keeps the vector store of the segments (of the newest, if mixed)
+        write_segment(path, data, dimension=dim, flat_below=flat_below, vector_store=stores[-1])
         if chunks or documents
         else None
     )
@@ -210,7 +213,7 @@ def merge_segments(
         elif entry["name"] == group[0]["name"] and merged_entry is not None:
             new_entries.append(merged_entry)
     new_manifest = {**manifest, "segments": new_entries}
-    store.publish(path, new_manifest)
+    generations.publish(path, new_manifest)
     return new_manifest, len(chunks)
 
 

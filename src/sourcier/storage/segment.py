@@ -5,7 +5,9 @@ merge) wrote:
 
 - ``docs.sqlite``: the documents (cleaned text) and their chunks (offsets, labels, FAISS
   ids, and the run of sentence rows each chunk reads);
-- ``dense/``: the chunk vectors (:class:`~sourcier.dense.DenseIndex`);
+- ``dense/``: the chunk vectors, written by the segment's vector store
+  (:mod:`sourcier.storage.vectors`; :class:`~sourcier.storage.dense.DenseIndex` by
+  default);
 - ``sentences.npy`` + ``sentence_scales.npy``: one vector per sentence in int8 with a
   float32 scale per row (4 times smaller than float32; cosines move by about 1e-3), and
   ``sentence_spans.npy``: each row's offsets in its document. A sentence that two
@@ -26,7 +28,7 @@ import json
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ from ..errors import IndexCorruptError
 from ..files import fsync_dir, fsync_files
 from ..types import Chunk, Document
 from .bm25 import BM25Segment
-from .dense import FLAT_BELOW, DenseIndex
+from .dense import FLAT_BELOW
+from .vectors import DEFAULT_STORE, VECTOR_STORES
 
 SEGMENTS = "segments"
 META = "segment.json"
@@ -166,7 +169,12 @@ def next_name(path: Path) -> str:
 
 
 def write_segment(
-    path: Path, data: SegmentData, *, dimension: int, flat_below: int = FLAT_BELOW
+    path: Path,
+    data: SegmentData,
+    *,
+    dimension: int,
+    flat_below: int = FLAT_BELOW,
+    vector_store: str = DEFAULT_STORE,
 ) -> dict[str, Any]:
     """Write ``data`` as a new segment of the index at ``path``; return its manifest
     entry (name, documents, chunks, no deletions yet).
@@ -229,7 +237,8 @@ def write_segment(
 
     (tmp / DENSE).mkdir()
     matrix = np.asarray(data.vectors, dtype=np.float32).reshape(len(chunks), dimension)
-    DenseIndex.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
+    store = VECTOR_STORES.get(vector_store)
+    store.build(matrix, ids, flat_below=flat_below).save(tmp / DENSE)
     codes = np.asarray(data.sentence_codes, dtype=np.int8).reshape(-1, dimension)
     np.save(tmp / SENTENCES, np.ascontiguousarray(codes[taken]), allow_pickle=False)
     scales = np.asarray(data.sentence_scales, dtype=np.float32)
@@ -244,6 +253,8 @@ def write_segment(
         "sentences": len(taken),
         "dimension": dimension,
     }
+    if vector_store != DEFAULT_STORE:  # the default is not recorded: older segments have none
+        meta["vector_store"] = vector_store
     (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
     fsync_files(tmp)
     os.rename(tmp, folder / name)
@@ -352,59 +363,6 @@ def sentence_ranges(
     return first, count
 
 
-class SentenceSpans(Mapping[str, list[tuple[int, int, int]]]):
-    """``chunk_id -> [(start, end, row)]`` for the live chunks of a snapshot, held as
-    arrays (16 bytes a sentence instead of a tuple each): ``row`` numbers the sentence in
-    :class:`SentenceVectors`, ``start``/``end`` are offsets into the document's text."""
-
-    def __init__(
-        self,
-        chunks: Sequence[Chunk],
-        positions: Mapping[int, int],
-        first: np.ndarray,
-        count: np.ndarray,
-        starts: np.ndarray,
-        ends: np.ndarray,
-    ) -> None:
-        """Args:
-        chunks: the live chunks; ``positions`` maps their FAISS ids to their index.
-        first / count: per live chunk, its first global sentence row and how many.
-        starts / ends: per global row, the sentence's offsets.
-        """
-        self._chunks = chunks
-        self._positions = positions
-        self._first = first
-        self._count = count
-        self._starts = starts
-        self._ends = ends
-
-    def _position(self, chunk_id: str) -> int | None:
-        try:
-            position = self._positions.get(faiss_id_for(chunk_id))
-        except (ValueError, TypeError):
-            return None
-        if position is None or self._chunks[position].chunk_id != chunk_id:
-            return None
-        return position if self._count[position] else None
-
-    def __getitem__(self, chunk_id: str) -> list[tuple[int, int, int]]:
-        position = self._position(chunk_id)
-        if position is None:
-            raise KeyError(chunk_id)
-        first = int(self._first[position])
-        rows = range(first, first + int(self._count[position]))
-        return [(int(self._starts[r]), int(self._ends[r]), r) for r in rows]
-
-    def __contains__(self, chunk_id: object) -> bool:
-        return isinstance(chunk_id, str) and self._position(chunk_id) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return (c.chunk_id for c, n in zip(self._chunks, self._count, strict=True) if n)
-
-    def __len__(self) -> int:
-        return int(np.count_nonzero(self._count))
-
-
 def _text(stored: bytes) -> str:
     return zlib.decompress(stored).decode("utf-8")
 
@@ -462,7 +420,8 @@ class Segment:
                     self.sentence_count = runs[:, 1].astype(np.int32)
             finally:
                 db.close()
-            self.dense = DenseIndex.load(folder / DENSE)
+            self.vector_store = str(meta.get("vector_store", DEFAULT_STORE))
+            self.dense = VECTOR_STORES.get(self.vector_store).load(folder / DENSE)
             self.bm25 = BM25Segment.load(folder / BM25_DIR)
             self.codes = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
             self.scales = np.load(folder / SCALES, allow_pickle=False)
@@ -516,55 +475,3 @@ class Segment:
         """The float32 vectors of the chunks at these positions (in ``chunk_rows`` order)."""
         ids = np.array([self.chunk_rows[int(p)][0] for p in positions], dtype=np.int64)
         return self.dense.rows(np.searchsorted(self.dense.ids, ids))
-
-
-class SentenceVectors:
-    """The sentence vectors of several segments behind one global row number.
-
-    Rows are numbered segment after segment; reading one decodes it to float32.
-    """
-
-    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray | None]], dim: int) -> None:
-        """Args:
-        parts: per segment, ``(int8 codes, float32 scales)`` or ``(float vectors, None)``.
-        dim: the vector dimension (for an index without sentences).
-        """
-        self._parts = list(parts)
-        sizes = [len(codes) for codes, _ in self._parts]
-        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
-        self.dim = dim
-
-    def __len__(self) -> int:
-        return int(self._starts[-1])
-
-    @property
-    def encodings(self) -> set[str]:
-        """How the parts are stored on disk (``int8``, ``float16`` ...)."""
-        return {"int8" if scales is not None else str(codes.dtype) for codes, scales in self._parts}
-
-    def __getitem__(self, rows: int | Sequence[int] | np.ndarray) -> np.ndarray:
-        """One row as a ``(dim,)`` float32 vector, or several as ``(n, dim)``."""
-        if isinstance(rows, (int, np.integer)):
-            row = int(rows)
-            if not 0 <= row < len(self):
-                raise IndexError(row)
-            part = int(np.searchsorted(self._starts, row, side="right")) - 1
-            return self._decode(part, np.array([row - self._starts[part]]))[0]
-        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
-        out = np.zeros((len(wanted), self.dim), dtype=np.float32)
-        if not len(wanted):
-            return out
-        if wanted.min() < 0 or wanted.max() >= len(self):
-            raise IndexError("sentence row out of range")
-        part_of = np.searchsorted(self._starts, wanted, side="right") - 1
-        for part in np.unique(part_of):
-            at = np.flatnonzero(part_of == part)
-            out[at] = self._decode(int(part), wanted[at] - self._starts[part])
-        return out
-
-    def _decode(self, part: int, local: np.ndarray) -> np.ndarray:
-        codes, scales = self._parts[part]
-        block = np.asarray(codes[local], dtype=np.float32)
-        if scales is not None:
-            block *= scales[local][:, None]
-        return block

@@ -7,7 +7,8 @@ cleaned document, the corpus (list, upload, removal) and the query settings.
 Modules: :mod:`~.layout` (the app and its wiring), :mod:`~.handlers` (what each event
 does), :mod:`~.library` (the shared index, uploads and removals), :mod:`~.render` (HTML
 and markdown, every document text escaped), :mod:`~.uploads` (upload names and checks),
-:mod:`~.style` (CSS and panel scripts) and :mod:`~.serve` (``sourcier serve``).
+:mod:`~.style` (CSS and panel scripts) and :mod:`~.serve` (``serve()``; the commands
+are in :mod:`sourcier.cli.serve`).
 
 gradio is imported inside the functions that need it; importing this package is cheap.
 """
@@ -34,7 +35,7 @@ from .render import (
     render_sources,
     stream_steps,
 )
-from .serve import password_cmd, serve, serve_cmd
+from .serve import serve
 from .uploads import (
     ALLOWED_EXTENSIONS,
     MAX_UPLOAD_MB,
@@ -64,7 +65,6 @@ __all__ = [
     "escape_markdown",
     "format_date",
     "parse_filters",
-    "password_cmd",
     "question_problem",
     "render_corpus",
     "render_document",
@@ -72,7 +72,6 @@ __all__ = [
     "render_sources",
     "sanitize_filename",
     "serve",
-    "serve_cmd",
     "store_upload",
     "stream_steps",
 ]

@@ -49,7 +49,7 @@ def parse_filters(
         InputError: a date is not a real ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, or the
             range is reversed (:func:`~sourcier.messages.say` gives it in French).
     """
-    from ..answer.retrieve import Filters
+    from ..answer.filters import Filters
 
     ids = [d for d in (doc_ids or []) if d]
     values = {"doc_ids": ids, "date_from": date_from, "date_to": date_to}
@@ -94,6 +94,7 @@ class Handlers:
         date_from,
         date_to,
         answer_mode=None,
+        second_stage=None,
         *,
         client: str = "local",
     ):
@@ -113,7 +114,7 @@ class Handlers:
             return chat, history, sources, box, tab
 
         try:
-            max_chars = self.library.index().settings.max_question_chars
+            max_chars = self.library.index().settings.retrieval.max_question_chars
         except SourcierError as err:
             chat = _chat_error(chat, question, f"L’index n’est pas disponible : {say(err, 'fr')}")
             yield out()
@@ -144,6 +145,7 @@ class Handlers:
                     history=history[-2 * MAX_HISTORY_TURNS :],
                     filters=filters,
                     generative=answer_mode != "extractive",
+                    second_stage=second_stage or None,
                 ):
                     if isinstance(event, TextDelta):
                         written += event.text

@@ -84,6 +84,7 @@ def build_app(
     _offline_gradio()
     import gradio as gr
 
+    from ..answer.second_stage import NONE, SECOND_STAGES
     from ..api import ensure_index
 
     access = access or Access()
@@ -108,7 +109,17 @@ def build_app(
         return handlers.upload(files, replace, progress)
 
     def respond(
-        question, chat, history, k, mode, doc_ids, date_from, date_to, answer_mode, request
+        question,
+        chat,
+        history,
+        k,
+        mode,
+        doc_ids,
+        date_from,
+        date_to,
+        answer_mode,
+        second_stage,
+        request,
     ):
         yield from handlers.respond(
             question,
@@ -120,6 +131,7 @@ def build_app(
             date_from,
             date_to,
             answer_mode,
+            second_stage,
             client=client_key(request),
         )
 
@@ -291,6 +303,13 @@ def build_app(
                         ),
                         elem_id="answer-mode",
                     )
+                    second_stage = gr.Dropdown(
+                        choices=[("Aucune (ordre de la recherche)", NONE)]
+                        + [(name, name) for name in SECOND_STAGES.names()],
+                        value=library.settings.retrieval.second_stage,
+                        label="Seconde étape (réordonne les passages trouvés)",
+                        elem_id="second-stage",
+                    )
                     only_docs = gr.Dropdown(
                         label="Limiter aux documents (vide : tous)",
                         choices=[],
@@ -309,7 +328,8 @@ def build_app(
 
         # ---- wiring ----
         chat_inputs = [
-            question, chatbot, history, k, mode, only_docs, date_from, date_to, answer_mode
+            question, chatbot, history, k, mode, only_docs, date_from, date_to, answer_mode,
+            second_stage,
         ]  # fmt: skip
         chat_outputs = [chatbot, history, sources, question, tabs]
         for trigger in (question.submit, send.click):

@@ -1,4 +1,4 @@
-"""The one open Index a running app shares, with its upload folder and its write lock."""
+"""The index a running app shares, with its upload folder and its write lock."""
 
 from __future__ import annotations
 
@@ -22,18 +22,22 @@ from .uploads import (
 )
 
 if TYPE_CHECKING:
-    from ..build.writer import Index
+    from ..assistant import Assistant, Event
+    from ..settings import Settings
+    from ..storage.reader import Index
     from ..types import Answer
 
 log = logging.getLogger(__name__)
 
 
 class Library:
-    """The one open Index a running app shares, its upload folder and its write lock.
+    """The index a running app shares, its upload folder and its write lock.
 
-    Reads use the current snapshot (reloaded when another process published a new
-    generation); writes (upload, removal) are serialised by a thread lock here and by
-    the index's own lock file across processes. A read-only library refuses writes.
+    Questions go to the index's :class:`~sourcier.assistant.Assistant` from the
+    process's cache, which follows the live generation (reloaded when another process
+    published a new one); writes (upload, removal) are serialised by a thread lock here
+    and by the index's own lock file across processes. A read-only library refuses
+    writes.
     """
 
     def __init__(
@@ -60,84 +64,54 @@ class Library:
             self.llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
             self.llm_name = model_name(self.llm)
         self._write_lock = threading.Lock()
-        self._load_lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._index: Index | None = None
-        self._generation: str | None = None
         self._warmed = False
 
+    def assistant(self) -> Assistant:
+        """The shared assistant, on the live generation of the index."""
+        from ..cache import default_cache
+
+        return default_cache().assistant(self.path)
+
     def index(self) -> Index:
-        """The shared Index, switched to the live generation if it changed on disk."""
-        from ..api import load_index
-        from ..storage.store import current_generation
+        """The shared index, on its live generation."""
+        return self.assistant().index
 
-        gen = current_generation(self.path)
-        with self._load_lock:
-            if self._index is None:
-                self._index = load_index(self.path)
-                self._generation = gen.name if gen else None
-            elif gen is not None and gen.name != self._generation:
-                self._index.reload()
-                self._generation = gen.name
-            return self._index
+    @property
+    def settings(self) -> Settings:
+        """The settings questions are answered with (the index's)."""
+        return self.index().settings
 
-    def warm(self) -> Index:
-        """The shared Index with its embedding model loaded (done once, under a lock)."""
-        idx = self.index()
+    def warm(self) -> Assistant:
+        """The shared assistant with its embedding model loaded (done once, under a lock)."""
+        assistant = self.assistant()
         with self._model_lock:
             if not self._warmed:  # one question opens the query encoder (ONNX) too
-                idx.embedder.embed_queries(["Qui ?"])
+                assistant.warm()
                 self._warmed = True
-        return idx
+        return assistant
 
-    def ask(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        history: Sequence[Any] | None = None,
-        filters: dict[str, Any] | None = None,
-        generative: bool = True,
-    ) -> Answer:
-        """The final Answer of :meth:`ask_stream`."""
+    def ask(self, question: str, *, generative: bool = True, **options: Any) -> Answer:
+        """The final Answer of :meth:`ask_stream` (same options)."""
         from ..types import Answer as _Answer
 
         answer = None
-        for event in self.ask_stream(
-            question, k=k, mode=mode, history=history, filters=filters, generative=generative
-        ):
+        for event in self.ask_stream(question, generative=generative, **options):
             if isinstance(event, _Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def ask_stream(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        history: Sequence[Any] | None = None,
-        filters: dict[str, Any] | None = None,
-        generative: bool = True,
-    ) -> Iterator[Any]:
-        """``api.ask_stream`` on the shared index, with the configured model when
-        ``generative`` (and one is configured)."""
-        from ..api import ask_stream
-
-        idx = self.warm() if mode != "bm25" else self.index()
-        llm = self.llm if generative else None
-        yield from ask_stream(
-            question,
-            index=idx,
-            k=k,
-            mode=mode,
-            history=history,
-            filters=filters,
-            llm=llm,
-            llm_timeout=self.llm_timeout,
-        )
+        self, question: str, *, generative: bool = True, **options: Any
+    ) -> Iterator[Event]:
+        """The shared assistant's :meth:`~sourcier.assistant.Assistant.ask_stream` (its
+        options: ``history``, ``k``, ``mode``, ``filters``), with the configured chat
+        model when ``generative`` (and one is configured)."""
+        assistant = self.warm()
+        if generative and self.llm is not None:
+            assistant = assistant.with_llm(self.llm, timeout=self.llm_timeout)
+        yield from assistant.ask_stream(question, **options)
 
     def add_uploads(
         self,
@@ -195,15 +169,14 @@ class Library:
                 stored[path] = (target.name, backup, note)
             if not stored:
                 return refused
-            idx = self.warm()
-            before = {d.doc_id: Path(d.source).resolve() for d in idx.documents()}
+            assistant = self.warm()
+            before = {d.doc_id: Path(d.source).resolve() for d in assistant.index.documents()}
             try:
-                report = idx.add_files(list(stored), progress=progress)
+                report = assistant.add_files(list(stored), progress=progress)
             except BaseException:
                 self._restore(stored, set(stored))
                 raise
-            self._generation = None  # re-read the generation name on next use
-            docs = {Path(d.source).resolve(): d for d in idx.documents()}
+            docs = {Path(d.source).resolve(): d for d in assistant.index.documents()}
             skipped = {Path(s.path).resolve(): say_skipped(s, "fr") for s in report.skipped}
             replaced = {Path(p).resolve() for p in report.edited}
             indexed = {Path(p).resolve() for p in report.indexed} | replaced
@@ -231,7 +204,7 @@ class Library:
                     outcomes[path] = UploadOutcome(shown, "unchanged", note)
             self._restore(stored, failed)
             if give_back:
-                idx.add_files([p for p in give_back if p.is_file()])
+                assistant.add_files([p for p in give_back if p.is_file()])
         return [*outcomes.values(), *refused]
 
     @staticmethod
@@ -255,10 +228,9 @@ class Library:
         """
         self._require_write()
         with self._write_lock:
-            idx = self.warm()
-            doc = idx.document(doc_id)
-            report = idx.remove(doc_id)
-            self._generation = None
+            assistant = self.warm()
+            doc = assistant.index.document(doc_id)
+            report = assistant.remove(doc_id)
             source = Path(doc.source)
             folder = self.upload_dir.resolve()
             if source.is_file() and source.resolve().parent == folder:

@@ -20,7 +20,7 @@ from ..errors import SourcierError
 from ..words import MONTHS_EN, MONTHS_FR
 
 if TYPE_CHECKING:
-    from ..build.writer import DocumentInfo
+    from ..storage.reader import DocumentInfo
     from ..types import Answer, Document
 
 CONTEXT_CHARS = 200

@@ -1,7 +1,7 @@
 """Uploaded files: a safe name, the checks made before reading one, and storing the copy.
 
 The accepted types and the size limit are the core's (``loaders.SUPPORTED_EXTENSIONS``,
-``Settings.max_file_mb``), so the upload box and ``sourcier index`` never disagree.
+``Settings.index.max_file_mb``), so the upload box and ``sourcier index`` never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 
 from ..errors import InputError
-from ..ingest.loaders import SUPPORTED_EXTENSIONS
+from ..ingest.readers import SUPPORTED_EXTENSIONS
 from ..messages import say_reason
 from ..settings import Settings
 
@@ -25,8 +25,8 @@ ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(
 )
 """What the upload accepts: the core's ``loaders.SUPPORTED_EXTENSIONS``, in display order."""
 
-MAX_UPLOAD_MB: float = Settings().max_file_mb
-"""Upload size limit per file, in megabytes (the core's ``Settings.max_file_mb``)."""
+MAX_UPLOAD_MB: float = Settings().index.max_file_mb
+"""Upload size limit per file, in megabytes (the core's ``Settings.index.max_file_mb``)."""
 
 
 def sanitize_filename(name: str, *, max_length: int = 120) -> str:

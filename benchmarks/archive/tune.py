@@ -297,7 +297,7 @@ def main() -> None:
     ap.add_argument("--no-title", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    settings = Settings(
+    settings = Settings().with_(
         chunk_tokens=args.chunk_tokens,
         chunk_overlap_tokens=args.overlap,
         embed_title=not args.no_title,

