@@ -37,12 +37,22 @@ SETS = {
 }
 
 
+def _corpus_prefix() -> str:
+    from sourcier.paths import bundled_corpus_dir
+
+    return str(bundled_corpus_dir()) + "/"
+
+
 def _round(value: Any) -> Any:
+    """Floats to 6 decimals; the bundled corpus's folder written as ``<corpus>/`` (so two
+    checkouts in other folders compare equal)."""
     if isinstance(value, float):
         return round(value, 6)
+    if isinstance(value, str):
+        return value.replace(_corpus_prefix(), "<corpus>/")
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_round(v) for v in value]
     return value
 
@@ -77,12 +87,32 @@ def snapshot_set(
     return len(dataset.queries)
 
 
+def _sqlite_digest(path: Path) -> str:
+    """A checksum of every table's rows (paths of the bundled corpus as ``<corpus>/``):
+    the database's content, whatever folder the checkout is in."""
+    import sqlite3
+
+    digest = hashlib.sha256()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        digest.update(repr(schema).encode())
+        for table in [name for kind, name, _ in schema if kind == "table"]:
+            digest.update(table.encode())
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                digest.update(repr(tuple(_round(v) for v in row)).encode())
+    finally:
+        db.close()
+    return digest.hexdigest()
+
+
 def index_files(out: Path, index_root: Path, *, settings: Any = None) -> None:
-    """The build report and the checksum of every file of a fresh bundled-corpus index."""
+    """The build report and the checksum of every file of a fresh bundled-corpus index
+    (a database's checksum is its rows', see :func:`_sqlite_digest`)."""
     from sourcier import build_index
 
     index = index_root / "bundled"
-    report = build_index(index=index, settings=settings, show_progress=False).to_dict()
+    report = _round(build_index(index=index, settings=settings, show_progress=False).to_dict())
     report.pop("seconds", None)
     report["index_path"] = "<index>"
     files = {}
@@ -94,6 +124,9 @@ def index_files(out: Path, index_root: Path, *, settings: Any = None) -> None:
             manifest.pop("written_at", None)
             data = json.dumps(manifest, sort_keys=True).encode()
         if path.name == "LOCK":
+            continue
+        if path.suffix == ".sqlite":
+            files[rel] = _sqlite_digest(path)
             continue
         files[rel] = hashlib.sha256(data).hexdigest()
     (out / "index-files.json").write_text(

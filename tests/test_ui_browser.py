@@ -310,12 +310,13 @@ def test_a_model_answer_streams_unverified_then_settles_verified(
     import re
     import shutil
 
-    from sourcier import load_index
+    from sourcier import Settings, load_index
     from sourcier.ui import build_app
 
     index = tmp_path / "index"
     shutil.copytree(shared_hashing_index, index)
-    demo = build_app(index=index, llm="openai:smollm2", llm_base_url=llama_server, llm_timeout=180)
+    chat = Settings().with_(llm="openai:smollm2", llm_base_url=llama_server, llm_timeout=180)
+    demo = build_app(index=index, llm=chat.llm)
     with _served(demo, pw, timeout_ms=240_000) as page:
         page.wait_for_selector("#question textarea")
         page.get_by_role("tab", name="Réglages").click()

@@ -16,14 +16,9 @@ from . import paths as locations
 from .answer.filters import Filters
 from .answer.request import Request, check_request
 from .assistant import Assistant, Event
-from .build.conductor import StageFactory, optimize_index, update_index
-from .build.embed import LocalEmbedding
-from .build.plan import Sources
-from .build.progress import ProgressCallback, Reporter
 from .cache import default_cache
 from .settings import Settings
 from .storage import generations
-from .storage.merge import MergeReport
 from .storage.reader import Index
 from .types import Answer, BuildReport, Document, Hit
 
@@ -31,7 +26,10 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from .answer.second_stage import SecondStage
+    from .build.conductor import StageFactory
+    from .build.progress import ProgressCallback
     from .build.ray import RayOptions
+    from .storage.merge import MergeReport
 
 __all__ = [
     "Event",
@@ -59,6 +57,7 @@ def _target(index: str | Path | None) -> Path:
 
 def _local(cache_dir: Path | None) -> StageFactory:
     """The embedding stage of a build in this process, with the process's shared model."""
+    from .build.embed import LocalEmbedding
 
     def make(settings: Settings) -> LocalEmbedding:
         embedder = default_cache().embedder(settings.model, cache_dir=cache_dir)
@@ -122,6 +121,10 @@ def build_index(
         IndexMismatchError: ``settings`` disagree with the existing index.
         ConfigError: ``ray`` is given but Ray is not installed or cannot be reached.
     """
+    from .build.conductor import update_index
+    from .build.plan import Sources
+    from .build.progress import Reporter
+
     bundled = paths is None
     if paths is None:
         paths = locations.bundled_corpus_files()
@@ -150,6 +153,9 @@ def build_index_from_records(
     Each record becomes a document whose source is ``record:<id>``; records that
     disappear from a later call are removed.
     """
+    from .build.conductor import update_index
+    from .build.plan import Sources
+    from .build.progress import Reporter
     from .ingest.loaders import document_from_record
 
     documents: list[Document] = [d for d in map(document_from_record, records) if d is not None]
@@ -173,6 +179,8 @@ def optimize(*, index: str | Path | None = None) -> MergeReport:
         IndexNotFoundError: nothing is indexed there.
         IndexCorruptError: the index is damaged.
     """
+    from .build.conductor import optimize_index
+
     return optimize_index(_target(index))
 
 
@@ -259,7 +267,7 @@ def _assistant(index: IndexLike, llm: Any = None, **llm_options: Any) -> Assista
     elif isinstance(index, Index):
         assistant = Assistant.open(index)
     else:
-        assistant = default_cache().assistant(ensure_index(index))
+        assistant = Assistant.open(ensure_index(index))
     if llm is not None:
         assistant = assistant.with_llm(llm, **llm_options)
     return assistant

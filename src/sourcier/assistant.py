@@ -29,16 +29,14 @@ from .answer.protocol import Context, Draft
 from .answer.request import Request, check_request
 from .answer.retrieve import retrieve
 from .answer.second_stage import SecondStage, second_stage_for
-from .build.conductor import update_index
-from .build.embed import LocalEmbedding
-from .build.plan import Sources
-from .build.progress import ProgressCallback, Reporter
 from .cache import default_cache
 from .settings import Settings
 from .storage.reader import Index
 from .types import Answer, BuildReport, Hit, Notice, TextDelta
 
 if TYPE_CHECKING:
+    from .build.plan import Sources
+    from .build.progress import ProgressCallback, Reporter
     from .embed.protocol import Embedder
 
 log = logging.getLogger(__name__)
@@ -73,8 +71,6 @@ class Assistant:
         *,
         settings: Settings | None = None,
         llm: Any = None,
-        llm_base_url: str | None = None,
-        llm_timeout: float | None = None,
         cache_dir: Path | None = None,
     ) -> Assistant:
         """The assistant of an index (``None``: the default index).
@@ -82,10 +78,9 @@ class Assistant:
         Args:
             index: an open Index or an index folder.
             settings: query settings (their index fields must match the index).
-            llm: a LangChain chat model or a ``"provider:model"`` string (default: the
-                settings' ``llm.model``, if any) for generative answers.
-            llm_base_url: the server of an ``llm`` string.
-            llm_timeout: seconds the model may take (default: ``settings.llm.timeout``).
+            llm: a LangChain chat model or a ``"provider:model"`` string for generative
+                answers (default: the settings' ``llm.model``, if any); its server, time-out
+                and budgets are the settings' ``llm`` group.
             cache_dir: where converted models are cached.
 
         Raises:
@@ -102,12 +97,17 @@ class Assistant:
             from .paths import default_index_dir
 
             target = Path(index) if index is not None else default_index_dir()
-            assistant = cache.assistant(target, cache_dir=cache_dir)
+
+            def make(opened: Index) -> Assistant:
+                embedder = cache.embedder(opened.settings.model, cache_dir=cache_dir)
+                return cls(opened, embedder=embedder)
+
+            assistant = cache.open(target, make)
         if settings is not None:
             assistant = assistant.configure(settings)
         llm = llm if llm is not None else assistant.settings.llm.model
         if llm is not None:
-            assistant = assistant.with_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+            assistant = assistant.with_llm(llm)
         return assistant
 
     # ----- configuration --------------------------------------------------------
@@ -143,7 +143,7 @@ class Assistant:
         """
         from .answer.generative import resolve_llm
 
-        settings = self.settings.with_(llm_timeout=timeout) if timeout else self.settings
+        settings = self.settings.with_(llm={"timeout": timeout}) if timeout else self.settings
         chat_model = resolve_llm(
             llm,
             base_url=base_url or settings.llm.base_url,
@@ -339,6 +339,9 @@ class Assistant:
     ) -> BuildReport:
         """Add or update single files without removing anything else, then switch to the
         new generation. A file the user removed earlier (:meth:`remove`) is added back."""
+        from .build.plan import Sources
+        from .build.progress import Reporter
+
         sources = Sources(paths=tuple(Path(p) for p in paths), sync=False)
         return self._write(sources, Reporter(progress, show_progress))
 
@@ -354,10 +357,17 @@ class Assistant:
         Raises:
             InputError: no such document in this index.
         """
+        from .build.plan import Sources
+        from .build.progress import Reporter
+
         self.index.document(doc_id)  # raises InputError if unknown
         return self._write(Sources(remove_ids=frozenset({doc_id})), Reporter())
 
     def _write(self, sources: Sources, reporter: Reporter) -> BuildReport:
+        """One build on this index with its model (the build is imported only to write)."""
+        from .build.conductor import update_index
+        from .build.embed import LocalEmbedding
+
         report = update_index(
             self.index.path,
             sources,

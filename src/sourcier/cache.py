@@ -2,31 +2,45 @@
 
 Loading e5 takes seconds and opening an index reads every segment, so both are kept
 here and nowhere else: one embedder per model (shared by every index built with it,
-and by the builds that write them), one :class:`~sourcier.assistant.Assistant` per index
-folder, which follows the folder's live generation (a write by anyone switches it, and
-the segments it loaded are reused).
+and by the builds that write them), and one :class:`~sourcier.assistant.Assistant` per
+index folder (:meth:`Cache.open`), which follows the folder's live generation (a write
+by anyone switches it, and the segments it loaded are reused).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .settings import DEFAULT_MODEL, ModelSettings
 
 if TYPE_CHECKING:
-    from .assistant import Assistant
     from .embed.protocol import Embedder
+    from .storage.reader import Index
+
+
+class Reloadable(Protocol):
+    """What the cache keeps per index folder (an assistant): its index, and a way to
+    switch it to the live generation."""
+
+    @property
+    def index(self) -> Index: ...
+
+    def reload(self) -> None: ...
+
+
+T = TypeVar("T", bound=Reloadable)
 
 
 class Cache:
-    """Embedders by model, assistants by index folder (and generation)."""
+    """Embedders by model; assistants by index folder, on its live generation."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._embedders: dict[tuple[object, ...], Embedder] = {}
-        self._assistants: dict[str, Assistant] = {}
+        self._open: dict[str, Reloadable] = {}
 
     def embedder(self, model: ModelSettings, *, cache_dir: Path | None = None) -> Embedder:
         """The embedder for ``model``, made once per process (its weights load on first
@@ -47,8 +61,10 @@ class Cache:
                 self._embedders[key] = embedder
             return embedder
 
-    def assistant(self, path: str | Path, *, cache_dir: Path | None = None) -> Assistant:
-        """The assistant of the index at ``path``, switched to its live generation.
+    def open(self, path: str | Path, make: Callable[[Index], T]) -> T:
+        """What ``make`` built over the index at ``path`` (an assistant), made once and
+        switched to the live generation of the folder whenever a write published a new
+        one (``reload()`` reuses the segments it has loaded).
 
         Raises:
             IndexNotFoundError: nothing is indexed there.
@@ -56,7 +72,6 @@ class Cache:
                 upgrade it).
             IndexCorruptError: the index is damaged.
         """
-        from .assistant import Assistant
         from .storage.generations import require_index
         from .storage.reader import Index
 
@@ -64,22 +79,19 @@ class Cache:
         live = require_index(path).name
         key = str(path.resolve())
         with self._lock:
-            found = self._assistants.get(key)
+            found = self._open.get(key)
         if found is None:
-            index = Index.open(path)
-            found = Assistant(
-                index, embedder=self.embedder(index.settings.model, cache_dir=cache_dir)
-            )
+            made = make(Index.open(path))
             with self._lock:
-                found = self._assistants.setdefault(key, found)
+                found = self._open.setdefault(key, made)
         if found.index.generation != live:
             found.reload()
-        return found
+        return found  # type: ignore[return-value]
 
     def forget(self, path: str | Path) -> None:
         """Drop the assistant of ``path`` (its folder was removed or replaced)."""
         with self._lock:
-            self._assistants.pop(str(Path(path).resolve()), None)
+            self._open.pop(str(Path(path).resolve()), None)
 
 
 _default: Cache | None = None

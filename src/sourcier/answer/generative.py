@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..settings import LLMSettings
 from ..types import AnswerSentence, Citation, Hit
 from .protocol import Context, Draft, cite, marked
 from .refusal import MESSAGES, refusal_text
@@ -112,13 +113,14 @@ def model_name(llm: Any) -> str:
 
 
 def resolve_llm(
-    llm: BaseChatModel | str,
+    llm: BaseChatModel | str | LLMSettings,
     *,
     base_url: str | None = None,
     timeout: float | None = None,
     max_tokens: int | None = None,
 ) -> BaseChatModel:
-    """A chat model from a LangChain model or a ``"provider:model"`` string.
+    """A chat model from a LangChain model, a ``"provider:model"`` string, or the
+    ``llm`` settings (whose model, server and time-out are used unless given here).
 
     Strings go through ``langchain.chat_models.init_chat_model``: ``openai:<model>``
     (with ``base_url`` for llama.cpp's server, vLLM, LM Studio or Ollama's OpenAI
@@ -129,6 +131,15 @@ def resolve_llm(
     Raises:
         ConfigError: the string names no provider, or its package is not installed.
     """
+    if isinstance(llm, LLMSettings):
+        if llm.model is None:
+            raise ConfigError(
+                "no chat model is configured (settings llm.model)", code="llm_missing"
+            )
+        base_url = base_url or llm.base_url
+        timeout = timeout or llm.timeout
+        max_tokens = max_tokens or llm.answer_tokens
+        llm = llm.model
     if not isinstance(llm, str):
         return llm
     spec = llm.strip()

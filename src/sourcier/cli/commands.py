@@ -19,6 +19,7 @@ from .options import SET_OPTION, index_option, llm_options
 
 if TYPE_CHECKING:
     from ..assistant import Assistant
+    from ..settings import LLMSettings
 
 INDEX_OPTION = index_option(
     "Index folder (default: index/default in a checkout, else ~/.local/share/sourcier/index; "
@@ -134,6 +135,14 @@ def _print_report(report: Any, *, err: bool = False) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A setting of a NEW index, e.g. --set chunk_tokens=160 --set vector_store=faiss "
+    "(repeatable).",
+)
+@click.option(
     "--ray",
     "ray_address",
     default=None,
@@ -163,6 +172,7 @@ def index_cmd(
     ray_address: str | None,
     optimize: bool,
     upgrade_format: bool,
+    sets: tuple[str, ...],
 ) -> None:
     """Build or update the index from PATHS (default: the bundled corpus).
 
@@ -184,7 +194,10 @@ def index_cmd(
         click.echo(f"Upgraded {target}." if upgraded else f"{target} has the current format.")
         if not paths:
             return
-    settings = Settings().with_(model=model) if model else None
+    settings = None
+    if model or sets:
+        settings = Settings().with_pairs(sets)
+        settings = settings.with_(model=model) if model else settings
     if optimize and not paths and ray_address is None:
         _optimize(target, as_json)
         return
@@ -282,9 +295,7 @@ def _query(text: str, opts: dict[str, Any], *, what: str) -> tuple[Assistant, di
 def ask_cmd(
     question: str,
     as_json: bool,
-    llm: str | None,
-    llm_base_url: str | None,
-    llm_timeout: float | None,
+    llm: LLMSettings | None,
     **opts: Any,
 ) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
@@ -295,7 +306,7 @@ def ask_cmd(
     streamed = False
     assistant, query = _query(question, opts, what="question")
     if llm is not None:
-        assistant = assistant.with_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+        assistant = assistant.with_llm(llm, timeout=llm.timeout)
     for event in assistant.ask_stream(question, **query):
         if isinstance(event, TextDelta) and live:
             click.secho(event.text, nl=False, dim=True)

@@ -10,7 +10,7 @@ import click
 from ..evaluation.datasets import SPLITS
 from ..evaluation.report import default_report_dir, save_report
 from ..evaluation.run import METHODS, run
-from ..settings import Settings
+from ..settings import LLMSettings, Settings
 from .options import llm_options
 
 
@@ -83,9 +83,7 @@ def eval_cmd(
     as_json: bool,
     report_dir: Path | None,
     no_report: bool,
-    llm: str | None,
-    llm_base_url: str | None,
-    llm_timeout: float | None,
+    llm: LLMSettings | None,
 ) -> None:
     """Measure retrieval, answers and speed on DATASET (seed, piaf, piaf-sample or a folder).
 
@@ -107,8 +105,6 @@ def eval_cmd(
         answers=not no_answers,
         fresh=fresh,
         llm=llm,
-        llm_base_url=llm_base_url,
-        llm_timeout=llm_timeout,
     )
     written: list[Path] = []
     if not no_report:

@@ -5,10 +5,13 @@ Environment variables are read here, at the command-line edge, and nowhere else.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ..settings import Settings
 
 LLM_OPTIONS = [
     click.option(
@@ -59,7 +62,27 @@ SET_OPTION = click.option(
 
 
 def llm_options(f: Any) -> Any:
-    """Add ``--llm``, ``--llm-base-url`` and ``--llm-timeout`` to a command."""
+    """Add ``--llm``, ``--llm-base-url`` and ``--llm-timeout`` to a command, which gets
+    them as one ``llm`` argument: the ``llm`` settings (``None`` without ``--llm``).
+
+    Raises:
+        ConfigError: a time-out that cannot work (checked when the command runs).
+    """
+
+    @functools.wraps(f)
+    def command(
+        *args: Any,
+        llm: str | None = None,
+        llm_base_url: str | None = None,
+        llm_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        chat = None
+        if llm is not None:
+            changes = {"llm": llm, "llm_base_url": llm_base_url, "llm_timeout": llm_timeout}
+            chat = Settings().with_({k: v for k, v in changes.items() if v is not None}).llm
+        return f(*args, llm=chat, **kwargs)
+
     for option in reversed(LLM_OPTIONS):
-        f = option(f)
-    return f
+        command = option(command)
+    return command

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import SourcierError
+from ..settings import LLMSettings
 from .options import index_option, llm_options
 
 
@@ -78,9 +79,7 @@ def serve_cmd(
     port: int,
     upload_dir: Path | None,
     open_browser: bool,
-    llm: str | None,
-    llm_base_url: str | None,
-    llm_timeout: float | None,
+    llm: LLMSettings | None,
     auth: tuple[str, ...],
     auth_file: Path | None,
     read_only: bool,
@@ -106,8 +105,6 @@ def serve_cmd(
             upload_dir=upload_dir,
             open_browser=open_browser,
             llm=llm,
-            llm_base_url=llm_base_url,
-            llm_timeout=llm_timeout,
             access=access,
             rate_limit=rate_limit,
         )

@@ -151,8 +151,6 @@ def evaluate_answers(
     *,
     show_progress: bool | None = None,
     llm: Any = None,
-    llm_base_url: str | None = None,
-    llm_timeout: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]], list[dict[str, Any]]]:
     """Ask every question with ``ask()`` and score the answers.
 
@@ -162,15 +160,16 @@ def evaluate_answers(
         index: an open :class:`~sourcier.assistant.Assistant` (its query settings are used).
         dataset: the questions.
         show_progress: a progress bar on stderr (``None``: when stderr is a terminal).
-        llm / llm_base_url / llm_timeout: a chat model for generative answers (see
-            :func:`~sourcier.api.ask`); the summary then also has the generation figures
-            (see :func:`summarise_generation`).
+        llm: a chat model for generative answers: a LangChain chat model, a
+            ``"provider:model"`` string, or the ``llm`` settings (model, server,
+            time-out); the summary then also has the generation figures (see
+            :func:`summarise_generation`).
 
     Returns:
         ``(summary, timings, details)``: the answer metrics; per-stage latency samples
         in milliseconds; one dict per question.
     """
-    from ..api import ask
+    from ..settings import LLMSettings
 
     queries = list(dataset.queries)
     timings: dict[str, list[float]] = {s: [] for s in STAGES}
@@ -182,17 +181,15 @@ def evaluate_answers(
             texts[doc_id] = index.index.document(doc_id).text
         return texts[doc_id]
 
+    asker = index
     if llm is not None:
-        from ..answer.generative import resolve_llm
-
-        llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
-    options = {"llm": llm, "llm_timeout": llm_timeout}
+        asker = index.with_llm(llm, timeout=llm.timeout if isinstance(llm, LLMSettings) else None)
     if queries:
-        ask(queries[0].question, index=index, **options)  # warm-up: weights, caches
+        asker.ask(queries[0].question)  # warm-up: weights, caches
     bar = _bar(len(queries), "Answers" if llm is None else "Generative answers", show_progress)
     try:
         for q in queries:
-            a = ask(q.question, index=index, **options)
+            a = asker.ask(q.question)
             for stage in STAGES:
                 if stage in a.timings_ms:
                     timings[stage].append(float(a.timings_ms[stage]))
@@ -421,8 +418,6 @@ def run(
     max_k: int = 20,
     show_progress: bool | None = None,
     llm: Any = None,
-    llm_base_url: str | None = None,
-    llm_timeout: float | None = None,
 ) -> Report:
     """Index a data set (incrementally) and measure retrieval, answers and speed.
 
@@ -437,8 +432,9 @@ def run(
         fresh: build into a new temporary folder (measures a full build), removed after.
         max_k: the deepest cut-off for retrieval metrics.
         show_progress: progress bars on stderr (``None``: when stderr is a terminal).
-        llm / llm_base_url / llm_timeout: also answer every question with this chat
-            model; the report then has ``generative`` beside the extractive ``answers``.
+        llm: also answer every question with this chat model (a LangChain chat model,
+            a ``"provider:model"`` string or the ``llm`` settings); the report then has
+            ``generative`` beside the extractive ``answers``.
 
     Returns:
         The :class:`Report`.
@@ -495,8 +491,6 @@ def run(
                     ds,
                     show_progress=show_progress,
                     llm=llm,
-                    llm_base_url=llm_base_url,
-                    llm_timeout=llm_timeout,
                 )
                 generative["model"] = gdetails[0]["model"] if gdetails else None
                 for row, grow in zip(adetails, gdetails, strict=True):

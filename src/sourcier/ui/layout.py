@@ -53,8 +53,6 @@ def build_app(
     index: str | Path | None = None,
     upload_dir: Path | None = None,
     llm: Any = None,
-    llm_base_url: str | None = None,
-    llm_timeout: float | None = None,
     access: Access | None = None,
     limiter: ClientLimiter | None = None,
 ) -> gr.Blocks:
@@ -64,10 +62,9 @@ def build_app(
         index: the index folder (``None``: the default index, built from the bundled
             corpus if it does not exist yet).
         upload_dir: where uploaded files are kept (default ``<index>/uploads``).
-        llm: a LangChain chat model or a ``provider:model`` string: answers are then
-            generative by default (a setting switches back to extractive quotes).
-        llm_base_url: the server of an ``llm`` string.
-        llm_timeout: seconds the model may take before the extractive answer is shown.
+        llm: a LangChain chat model, a ``provider:model`` string, or the ``llm``
+            settings (model, server, time-out): answers are then generative by default
+            (a setting switches back to extractive quotes).
         access: login and read-only mode (default: no login, uploads and removals on).
             A read-only app has no upload box, no removal and no endpoint that writes.
         limiter: the per-client question budget (default: :class:`ClientLimiter`).
@@ -92,8 +89,6 @@ def build_app(
         ensure_index(index),
         upload_dir,
         llm=llm,
-        llm_base_url=llm_base_url,
-        llm_timeout=llm_timeout,
         read_only=access.read_only,
     )
     library.index()  # fail now, in one line, if the index cannot be opened

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..files import file_sha256
 from ..messages import say_skipped
+from ..settings import LLMSettings
 from .render import UploadOutcome
 from .uploads import (
     MAX_UPLOAD_MB,
@@ -38,6 +39,13 @@ class Library:
     published a new one); writes (upload, removal) are serialised by a thread lock here
     and by the index's own lock file across processes. A read-only library refuses
     writes.
+
+    Args:
+        index_path: the index folder.
+        upload_dir: where uploads are kept (default ``<index>/uploads``).
+        llm: the chat model of generative answers: a LangChain chat model, a
+            ``"provider:model"`` string, or the ``llm`` settings (model, server, time-out).
+        read_only: refuse uploads and removals.
     """
 
     def __init__(
@@ -46,8 +54,6 @@ class Library:
         upload_dir: Path | None = None,
         *,
         llm: Any = None,
-        llm_base_url: str | None = None,
-        llm_timeout: float | None = None,
         read_only: bool = False,
     ) -> None:
         self.path = Path(index_path)
@@ -57,11 +63,12 @@ class Library:
             remove_stale_copies(self.upload_dir)
         self.llm: Any = None
         self.llm_name: str | None = None
-        self.llm_timeout = llm_timeout
+        # seconds the model may take: the settings' when given, else the index's default
+        self.timeout: float | None = llm.timeout if isinstance(llm, LLMSettings) else None
         if llm is not None:
             from ..answer.generative import model_name, resolve_llm
 
-            self.llm = resolve_llm(llm, base_url=llm_base_url, timeout=llm_timeout)
+            self.llm = resolve_llm(llm)
             self.llm_name = model_name(self.llm)
         self._write_lock = threading.Lock()
         self._model_lock = threading.Lock()
@@ -69,9 +76,9 @@ class Library:
 
     def assistant(self) -> Assistant:
         """The shared assistant, on the live generation of the index."""
-        from ..cache import default_cache
+        from ..assistant import Assistant
 
-        return default_cache().assistant(self.path)
+        return Assistant.open(self.path)
 
     def index(self) -> Index:
         """The shared index, on its live generation."""
@@ -110,7 +117,7 @@ class Library:
         model when ``generative`` (and one is configured)."""
         assistant = self.warm()
         if generative and self.llm is not None:
-            assistant = assistant.with_llm(self.llm, timeout=self.llm_timeout)
+            assistant = assistant.with_llm(self.llm, timeout=self.timeout)
         yield from assistant.ask_stream(question, **options)
 
     def add_uploads(

@@ -26,8 +26,6 @@ def serve(
     upload_dir: Path | None = None,
     prevent_thread_lock: bool = False,
     llm: Any = None,
-    llm_base_url: str | None = None,
-    llm_timeout: float | None = None,
     access: Access | None = None,
     rate_limit: float | None = None,
 ) -> Any:
@@ -52,8 +50,6 @@ def serve(
         index=target,
         upload_dir=upload_dir,
         llm=llm,
-        llm_base_url=llm_base_url,
-        llm_timeout=llm_timeout,
         access=access,
         limiter=None if rate_limit is None else ClientLimiter(per_minute=rate_limit),
     )
