@@ -24,8 +24,16 @@ For each size it reports:
 - ``disk``: bytes per chunk of everything on disk (text and sentence vectors included),
   and per part.
 
+With ``--files``, the same documents are written as text files (1,000 per folder, dated
+an hour back, as a folder a user syncs is) and synced with ``build_index(folder)``, the
+way a user re-indexes a folder: ``full`` (the first build), then the median of 3 syncs
+each with ``nothing`` changed, one file added (``add_1``), one removed (``remove_1``),
+one touched but identical (``touch_1``) and one edited (``edit_1``), and the add and
+the nothing-changed sync as a share of the full build.
+
     python benchmarks/scale_index.py --sizes 10000 100000 --json out.json
     python benchmarks/scale_index.py --docs 20000          # the issue's 20k documents
+    python benchmarks/scale_index.py --sizes --files 20000 100000   # folder syncs
 
 Timings depend on the machine's load: the load average is printed with them. Run it
 alone.
@@ -243,6 +251,57 @@ def measure(
     return result
 
 
+def folder_sync(n_files: int, scratch: Path, *, repeats: int = 3) -> dict[str, Any]:
+    """Time ``build_index`` of a folder of ``n_files`` text files, then of syncs of it
+    after one small change each (see the module's docstring)."""
+    from sourcier import build_index
+
+    folder, index = scratch / f"files-{n_files}", scratch / f"files-index-{n_files}"
+    docs = documents(n_files + 3 * repeats, sentences(), seed=11)
+    files = [folder / f"{i // 1000:03d}" / f"doc-{i:06d}.txt" for i in range(n_files)]
+    files += [folder / "000" / f"new-{k}.txt" for k in range(len(docs) - n_files)]
+    for f, doc in zip(files[:n_files], docs[:n_files], strict=True):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(doc.text, encoding="utf-8")
+    past = time.time_ns() - 3600 * 10**9
+    for f in files[:n_files]:
+        os.utime(f, ns=(past, past))
+
+    def sync(change: Any = None) -> float:
+        if change is not None:
+            change()
+        t = time.perf_counter()
+        build_index(folder, index=index, settings=HASHING, show_progress=False)
+        return time.perf_counter() - t
+
+    def add(k: int) -> Any:
+        return lambda: files[n_files + k].write_text(docs[n_files + k].text, encoding="utf-8")
+
+    def edit(k: int) -> Any:
+        return lambda: files[k].write_text(docs[k].text + " Mis à jour.", encoding="utf-8")
+
+    def touch(k: int) -> Any:
+        return lambda: os.utime(files[k], ns=(past + k + 1, past + k + 1))
+
+    full = sync()
+    times = {
+        "nothing": [sync() for _ in range(repeats)],
+        "add_1": [sync(add(k)) for k in range(repeats)],
+        "remove_1": [sync(files[n_files + k].unlink) for k in range(repeats)],
+        "touch_1": [sync(touch(k)) for k in range(repeats)],
+        "edit_1": [sync(edit(repeats + k)) for k in range(repeats)],
+    }
+    shutil.rmtree(folder)
+    shutil.rmtree(index)
+    result: dict[str, Any] = {"files": n_files, "full_s": full}
+    for name, values in times.items():
+        result[f"{name}_s"] = statistics.median(values)
+        result[f"{name}_all_s"] = values
+    result["add_1_share"] = result["add_1_s"] / full
+    result["nothing_share"] = result["nothing_s"] / full
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -253,6 +312,9 @@ def main() -> None:
         help="corpus sizes in chunks (about one document each)",
     )
     parser.add_argument("--docs", type=int, nargs="*", default=[], help="corpus sizes in documents")
+    parser.add_argument(
+        "--files", type=int, nargs="*", default=[], help="folder sizes in files, synced"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
         "--reuse",
@@ -288,6 +350,10 @@ def main() -> None:
         for n_docs in sizes:
             print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
             results.append(measure(n_docs, scratch, questions, args.reuse))
+            print(json.dumps(results[-1], indent=1), flush=True)
+        for n_files in args.files:
+            print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+            results.append(folder_sync(n_files, scratch))
             print(json.dumps(results[-1], indent=1), flush=True)
         out = {
             "machine": f"{os.cpu_count()} cores, {platform()}",

@@ -73,7 +73,7 @@ WARM_UP = (
 CRASH_AT = (
     "import os\n"
     "from sourcier.build import vector_cache\n"
-    "from sourcier.storage import generations\n"
+    "from sourcier.storage import generations, identities\n"
     "def die(*args, **kwargs):\n"
     "    os._exit(137)\n"
     "if point == 'before-rename':  # the first rename: the new segment's\n"
@@ -84,6 +84,14 @@ CRASH_AT = (
     "    generations._prune_generations = die\n"
     "elif point == 'during-cache':\n"
     "    vector_cache.EmbeddingCache.put_many = die\n"
+    "elif point == 'before-files':  # the file table, after the generation is published\n"
+    "    identities._record = die\n"
+    "elif point == 'during-files':  # inside its transaction, rows written, no commit\n"
+    "    rows = identities._row\n"
+    "    def _row(identity, seen=[]):\n"
+    "        seen.append(identity)\n"
+    "        return die() if len(seen) > 2 else rows(identity)\n"
+    "    identities._row = _row\n"
 )
 """Script lines that make a writer die at the step named by ``point`` (a variable)."""
 

@@ -222,7 +222,15 @@ _CRASHER = (
 
 
 @pytest.mark.parametrize(
-    "point", ["during-cache", "before-rename", "before-current", "before-prune"]
+    "point",
+    [
+        "during-cache",
+        "before-rename",
+        "before-current",
+        "before-prune",
+        "before-files",
+        "during-files",
+    ],
 )
 def test_a_build_dying_at_any_step_leaves_a_loadable_index(tmp_path: Path, point: str) -> None:
     corpus, index, old = _prepare(tmp_path, 30)
@@ -233,7 +241,9 @@ def test_a_build_dying_at_any_step_leaves_a_loadable_index(tmp_path: Path, point
     )
     assert proc.returncode == 137, proc.stderr.decode()[-500:]
     _assert_old_or_new(index, old, 30)
-    if point != "before-prune":  # the switch never happened: readers still see the old one
+    if point.endswith("-files"):  # it died after the switch, noting the files it read
+        assert len(load_index(index).documents()) == 30
+    elif point != "before-prune":  # the switch never happened: readers still see the old one
         assert len(load_index(index).documents()) == old[0]
     build_index(corpus, index=index, show_progress=False)
     assert len(load_index(index).documents()) == 30
@@ -416,7 +426,7 @@ def test_a_current_pointing_nowhere_says_damaged_and_a_build_repairs_it(
     assert len(load_index(hashing_index).documents()) == 5
 
 
-@pytest.mark.parametrize("damage", ["dense", "manifest", "current"])
+@pytest.mark.parametrize("damage", ["dense", "texts", "manifest", "current"])
 def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
     tmp_path: Path, corpus_dir: Path, damage: str
 ) -> None:
@@ -426,6 +436,11 @@ def test_a_damaged_index_is_rebuilt_by_the_build_its_error_suggests(
     assert gen is not None
     if damage == "dense":
         (generations.live_segments(index)[0] / "dense" / "ids.npy").write_bytes(b"not an array")
+    elif damage == "texts":  # the documents' table: its pages past the header overwritten
+        db = generations.live_segments(index)[0] / "docs.sqlite"
+        data = bytearray(db.read_bytes())
+        data[4096:] = b"\xff" * (len(data) - 4096)
+        db.write_bytes(bytes(data))
     elif damage == "manifest":
         (gen / generations.MANIFEST).write_text("{not json")
     else:

@@ -170,7 +170,7 @@ def test_load_and_skip_reasons_in_french(tmp_path: Path) -> None:
         "Type de fichier non pris en charge (.xlsx) : utilisez"
     )
     assert say_skipped(by_name["note.txt"], "fr").startswith("Même contenu que ")
-    assert report.to_dict()["skipped"][0].keys() == {"path", "reason", "code", "params"}
+    assert report.to_dict()["skipped"][0].keys() == {"path", "reason", "code", "params", "kept"}
     entry = by_name["tableau.xlsx"]
     assert say_reason(entry.code, entry.reason, "fr", **entry.params) == say_skipped(entry, "fr")
 

@@ -234,8 +234,14 @@ def say_reason(code: str | None, reason: str, language: str = "en", **params: ob
 
 
 def say_skipped(skipped: Skipped, language: str = "en") -> str:
-    """``say_reason`` for a :class:`~sourcier.types.Skipped` entry."""
-    return _render(skipped.code, skipped.reason, language, skipped.params)
+    """``say_reason`` for a :class:`~sourcier.types.Skipped` entry (saying so when the
+    version indexed before is kept)."""
+    text = _render(skipped.code, skipped.reason, language, skipped.params)
+    if not skipped.kept:
+        return text
+    if language == "fr":
+        return text + _typeset(" ; la version indexée avant est conservée")
+    return text + "; the version indexed before is kept"
 
 
 def _render(code: str | None, english: str, language: str, params: Mapping[str, object]) -> str:

@@ -193,15 +193,24 @@ class Skipped:
         code: a stable name for the reason ("empty"), for translated messages
             (:func:`sourcier.messages.say_skipped`); ``None`` when it has none.
         params: the values the reason quotes (a size, a suffix ...).
+        kept: the file was indexed before and could not be read now: the version
+            indexed before stays in the index.
     """
 
     path: str
     reason: str
     code: str | None = None
     params: dict[str, Any] = field(default_factory=dict, hash=False)
+    kept: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "reason": self.reason, "code": self.code, "params": self.params}
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "code": self.code,
+            "params": self.params,
+            "kept": self.kept,
+        }
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,8 @@ class BuildReport:
         skipped: files that could not be indexed, with the reason.
         kept_out: files (or records) the user removed earlier and a build found again:
             left out until named explicitly (``sourcier index FILE``).
+        moved: ``(old source, new source)`` of each document whose file was renamed
+            or moved, its text unchanged.
         chunks_added / chunks_removed / chunks_unchanged: passages.
         embedded: passages that had to be embedded (the rest came from the cache).
         seconds: time taken.
@@ -232,6 +243,7 @@ class BuildReport:
     skipped: tuple[Skipped, ...] = ()
     edited: tuple[str, ...] = ()
     kept_out: tuple[str, ...] = ()
+    moved: tuple[tuple[str, str], ...] = ()
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_unchanged: int = 0
@@ -242,7 +254,9 @@ class BuildReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.chunks_added or self.chunks_removed or self.removed or self.edited)
+        return bool(
+            self.chunks_added or self.chunks_removed or self.removed or self.edited or self.moved
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

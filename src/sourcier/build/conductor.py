@@ -25,8 +25,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..ingest.loaders import READER_VERSION
 from ..settings import Settings
 from ..storage import generations
+from ..storage.identities import record_identities
 from ..storage.merge import MergePolicy, MergeReport, run_merges
 from ..types import BuildReport
 from . import vector_cache
@@ -34,11 +36,13 @@ from .chunk import Passage, chunk_documents
 from .embed import EmbeddingStage, LocalEmbedding, vectors_for
 from .plan import (
     EXCLUDED,
+    LiveState,
     Plan,
     Sources,
     build_settings,
     entries_after,
     excluded_sources,
+    live_documents,
     reconcile,
 )
 from .plan import live_state as read_live_state
@@ -95,9 +99,10 @@ def update_index(
         old, recorded = read_live_state(path, rebuild=sources.full_build)
         settings = build_settings(old, recorded, settings, path)
         excluded = excluded_sources(recorded)
-        plan = reconcile(old, read(sources, excluded, settings, reporter), sources, excluded)
+        plan = _plan(old, sources, excluded, settings, reporter)
         if not plan.changed:
             log.info("nothing changed in %s", path)
+            _record_files(path, plan)  # the files touched, if any
             return _report(path, plan, t0)
         stage = (embedding or local_embedding)(settings)
         try:
@@ -107,9 +112,37 @@ def update_index(
             stage.close()
         manifest = _manifest(stage, settings, plan.excluded, entries)
         generations.publish(path, manifest)
+        _record_files(path, plan)
         vector_cache.drop(path)
         merges = run_merges(path, manifest, merge) if merge is not None else None
         return _report(path, plan, t0, passages, entries, embedded, merges)
+
+
+def _plan(
+    old: LiveState | None,
+    sources: Sources,
+    excluded: set[str],
+    settings: Settings,
+    reporter: Reporter,
+) -> Plan:
+    """Read what changed and decide what to write (stages 2 and 3)."""
+    old_docs = live_documents(old, sources)
+    identities = old.identities() if old is not None else {}
+    live = {d.source: i for i, d in old_docs.items()} if old_docs else {}
+    reading = read(sources, excluded, settings, reporter, live=live, identities=identities)
+    return reconcile(old, reading, sources, excluded, old_docs=old_docs, identities=identities)
+
+
+def _record_files(path: Path, plan: Plan) -> None:
+    """Note the identities of the files read or checked, and forget the removed ones."""
+    if plan.changed_files or plan.removed_files or plan.old is None:
+        record_identities(
+            path,
+            plan.changed_files,
+            plan.removed_files,
+            version=READER_VERSION,
+            fresh=plan.old is None,
+        )
 
 
 def _write_segments(
@@ -199,6 +232,7 @@ def _report(
         removed=plan.removed,
         skipped=plan.skipped,
         kept_out=plan.kept_out,
+        moved=tuple(sorted((plan.old_docs[i].source, plan.to_write[i].source) for i in plan.moved)),
         chunks_added=len(passages) - moved_chunks,
         chunks_removed=dropped,
         chunks_unchanged=(old.chunk_count if old else 0) - dropped,

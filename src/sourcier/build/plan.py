@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import IndexCorruptError, InputError, SourcierError
+from ..ingest.loaders import READER_VERSION
 from ..settings import Settings
 from ..storage import generations
+from ..storage.identities import FileIdentity, read_identities
 from ..storage.reader import settings_for
 from ..storage.segment import catalogue, find
-from ..storage.snapshot import read_snapshot
+from ..storage.snapshot import check_generation
 from ..types import Document, Skipped
 
 log = logging.getLogger(__name__)
@@ -75,12 +77,17 @@ class LiveDocument:
 
 
 class LiveState:
-    """What a writer reads of the live index: its manifest, and its documents' ids,
-    sources and chunk counts as far as it asks (no text, no vectors)."""
+    """What a writer reads of the live index: its manifest, its file identities, and
+    its documents' ids, sources and chunk counts as far as it asks (no text, no
+    vectors)."""
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
+
+    def identities(self) -> dict[str, FileIdentity]:
+        """The identities of the files the live documents were read from."""
+        return read_identities(self.path, version=READER_VERSION)
 
     @property
     def chunk_count(self) -> int:
@@ -129,7 +136,7 @@ def live_state(path: Path, *, rebuild: bool) -> tuple[LiveState | None, dict[str
         gen = generations.require_index(path)
         manifest = generations.read_manifest(gen)
         if rebuild:
-            read_snapshot(gen)  # every part of every segment opens
+            check_generation(gen)  # every part of every segment opens
         return LiveState(path, manifest), manifest
     except IndexCorruptError as err:
         if not rebuild:
@@ -174,13 +181,23 @@ def excluded_sources(manifest: dict[str, Any]) -> set[str]:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the read stage found: the documents, by id and by source, and what was
-    skipped or kept out."""
+    """What the read stage found.
+
+    Attributes:
+        fresh: the documents read, by id.
+        by_source: every source taken -> its document id (read, or known unchanged).
+        skipped: what could not be taken, each with its reason.
+        kept_out: the sources the user removed, found again.
+        checked: the new identities of the files read or checked.
+        kept: the sources that could not be read and keep their live document.
+    """
 
     fresh: dict[str, Document]
     by_source: dict[str, str]
     skipped: tuple[Skipped, ...]
     kept_out: tuple[str, ...]
+    checked: dict[str, FileIdentity] = field(default_factory=dict)
+    kept: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -210,15 +227,39 @@ class Plan:
     skipped: tuple[Skipped, ...]
     kept_out: tuple[str, ...]
     changed: bool = field(default=True)
+    changed_files: tuple[FileIdentity, ...] = ()
+    removed_files: frozenset[str] = frozenset()
+
+
+def live_documents(old: LiveState | None, sources: Sources) -> dict[str, LiveDocument] | None:
+    """Every live document, when files may have disappeared (a folder or record sync);
+    ``None`` otherwise (the few that matter are looked up after reading)."""
+    if old is None:
+        return {}
+    if sources.sync and (sources.roots or (bool(sources.documents) and sources.sync)):
+        return old.all_documents()
+    return None
 
 
 def reconcile(
-    old: LiveState | None, reading: Reading, sources: Sources, excluded: set[str]
+    old: LiveState | None,
+    reading: Reading,
+    sources: Sources,
+    excluded: set[str],
+    *,
+    old_docs: dict[str, LiveDocument] | None = None,
+    identities: Mapping[str, FileIdentity] | None = None,
 ) -> Plan:
     """Decide the new document set from what was read and what is live.
 
-    When files may have disappeared (a folder or record sync) every live document is
-    looked at, else only the few a lookup finds.
+    Args:
+        old: the live index (None for a new one).
+        reading: what the read stage found.
+        sources: what the build was asked to read and remove.
+        excluded: the sources the user removed, before this build.
+        old_docs: the live documents (:func:`live_documents`); ``None``: the few a
+            lookup finds by the ids and sources read.
+        identities: the live generation's file identities.
 
     Raises:
         InputError: a new index would hold no document (the message says why).
@@ -229,15 +270,16 @@ def reconcile(
     roots = sources.roots
     record_sync = bool(sources.documents) and sources.sync
     if old is None:
-        old_docs: dict[str, LiveDocument] = {}
-    elif sources.sync and (roots or record_sync):
-        old_docs = old.all_documents()
-    else:
+        old_docs = {}
+    elif old_docs is None:
         old_docs = old.find(set(fresh) | set(sources.remove_ids), set(by_source))
     keep: set[str] = set()
     for doc_id, live_doc in old_docs.items():
         if doc_id in sources.remove_ids:
             excluded.add(live_doc.source)
+            continue
+        if live_doc.source in reading.kept:  # unreadable now: the version indexed stays
+            keep.add(doc_id)
             continue
         if live_doc.source in by_source:
             continue
@@ -246,7 +288,7 @@ def reconcile(
         if record_sync and live_doc.source.startswith("record:"):
             continue
         keep.add(doc_id)
-    new_ids = keep | set(fresh)
+    new_ids = keep | set(by_source.values())
     old_sources = {d.source for d in old_docs.values()}
     new_files = [d for d in fresh.values() if d.doc_id not in old_docs]
     edited = tuple(d.source for d in new_files if d.source in old_sources)
@@ -259,17 +301,19 @@ def reconcile(
             skipped=len(reading.skipped),
         )
     moved = {i for i, d in fresh.items() if i in old_docs and old_docs[i].source != d.source}
+    tombstoned = {i for i in old_docs if i not in new_ids or i in moved}
+    known = identities or {}
     return Plan(
         old=old,
         old_docs=old_docs,
         to_write={i: d for i, d in fresh.items() if i not in old_docs or i in moved},
-        tombstoned={i for i in old_docs if i not in new_ids or i in moved},
+        tombstoned=tombstoned,
         moved=moved,
         excluded=excluded,
         old_excluded=old_excluded,
         indexed=tuple(d.source for d in new_files if d.source not in old_sources),
         edited=edited,
-        unchanged=tuple(d.source for d in fresh.values() if d.doc_id in old_docs),
+        unchanged=tuple(s for s, i in by_source.items() if i in old_docs and i not in moved),
         removed=tuple(
             d.source for i, d in old_docs.items() if i not in new_ids and d.source not in edited
         ),
@@ -278,7 +322,21 @@ def reconcile(
         changed=not (
             old is not None and new_ids == set(old_docs) and not moved and excluded == old_excluded
         ),
+        changed_files=tuple(i for s, i in reading.checked.items() if _news(known.get(s), i)),
+        removed_files=frozenset(
+            s
+            for s in (old_docs[i].source for i in tombstoned)
+            if s not in by_source and s not in reading.kept
+        ),
     )
+
+
+def _news(known: FileIdentity | None, checked: FileIdentity) -> bool:
+    """Whether a file's new identity is worth recording: it differs from the one known,
+    or the one known was too close to its check to be trusted."""
+    if known is None or not known.unchanged(checked.stat):
+        return True
+    return (known.sha256, known.doc_id) != (checked.sha256, checked.doc_id)
 
 
 def entries_after(plan: Plan) -> list[dict[str, Any]]:

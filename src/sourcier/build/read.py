@@ -1,65 +1,150 @@
 """The read stage of a build: files (and ready-made documents) -> documents.
 
-A file the user removed stays out (``kept_out``) unless it is named again; a file that
-cannot be read is skipped with its reason; a second file with the text of one already
-read is skipped as a duplicate.
+In a folder sync a file is read only when it changed: every file is stat-ed, and one
+whose identity (size, mtime, inode, device) is the one recorded when its live document
+was read is taken as it is (:mod:`sourcier.storage.identities`); a changed file whose
+bytes hash the same is not parsed again. A file the user removed stays out
+(``kept_out``) unless it is named again; a file that cannot be read is skipped with its
+reason, and when it has a live document, that document stays; a second file with the
+text of one already read is skipped as a duplicate.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import LoadError
-from ..ingest.loaders import discover, load_document
+from ..ingest.loaders import load_document, read_bytes, scan
 from ..settings import Settings
+from ..storage.identities import FileIdentity, FileStat
 from ..types import Document, Skipped
 from .plan import Reading, Sources
 from .progress import Reporter
 
 
-def read(sources: Sources, excluded: set[str], settings: Settings, reporter: Reporter) -> Reading:
+def read(
+    sources: Sources,
+    excluded: set[str],
+    settings: Settings,
+    reporter: Reporter,
+    *,
+    live: Mapping[str, str] | None = None,
+    identities: Mapping[str, FileIdentity] | None = None,
+) -> Reading:
     """Read what ``sources`` names, leaving out the ``excluded`` sources.
+
+    Args:
+        sources: the files, folders and documents to read.
+        excluded: the sources the user removed.
+        settings: the size limit of a file.
+        reporter: where progress goes.
+        live: the live documents by source (``source -> doc_id``).
+        identities: the file identities of the live generation.
 
     Raises:
         InputError: a given path does not exist.
     """
-    files, found_skipped = discover(sources.paths) if sources.paths else ([], [])
-    skipped = list(found_skipped)
+    live = live or {}
+    identities = identities or {}
+    checked_ns = time.time_ns()  # before any file is stat-ed or read
+    found, found_skipped = scan(sources.paths) if sources.paths else ([], [])
+    kept: set[str] = set()
+    skipped = [_keeping(s, live, kept) for s in found_skipped]
     named = (
         {os.path.abspath(Path(p).expanduser()) for p in sources.paths} if sources.readd else set()
     )
-    kept_out = [str(f) for f in files if str(f) in excluded and str(f) not in named]
-    files = [f for f in files if str(f) not in excluded or str(f) in named]
+    kept_out = [str(f) for f, _ in found if str(f) in excluded and str(f) not in named]
+    files = [(f, st) for f, st in found if str(f) not in excluded or str(f) in named]
     fresh: dict[str, Document] = {}
     by_source: dict[str, str] = {}
+    seen: dict[str, str] = {}  # doc_id -> the source that gave it (read or known)
+    checked: dict[str, FileIdentity] = {}
     max_bytes = int(settings.index.max_file_mb * 1024 * 1024)
     with reporter.stage("read", len(files), desc="Reading", unit="file") as tick:
-        for file in files:
+        for path, st in files:
+            source = str(path)
+            live_id = live.get(source)
+            known = identities.get(source)
+            if known is not None and known.doc_id != live_id:
+                known = None  # what it recorded is not what is live
             try:
-                doc = load_document(file, max_bytes=max_bytes)
+                doc_id, doc, identity = _look(path, FileStat.of(st), known, max_bytes, checked_ns)
             except LoadError as err:
-                skipped.append(Skipped(str(file), str(err), err.code, dict(err.params)))
+                skipped.append(
+                    Skipped(source, str(err), err.code, dict(err.params), kept=live_id is not None)
+                )
+                if live_id is not None:
+                    kept.add(source)
                 continue
             finally:
                 tick(1)
-            _accept(doc, fresh, by_source, skipped)
+            if _take(doc_id, source, by_source, seen, skipped):
+                if doc is not None:
+                    fresh[doc_id] = doc
+                if identity is not None:
+                    checked[source] = identity
     for doc in sources.documents:
         if doc.source in excluded:
             kept_out.append(doc.source)
-        else:
-            _accept(doc, fresh, by_source, skipped)
-    return Reading(fresh, by_source, tuple(skipped), tuple(kept_out))
+        elif _take(doc.doc_id, doc.source, by_source, seen, skipped):
+            fresh[doc.doc_id] = doc
+    return Reading(fresh, by_source, tuple(skipped), tuple(kept_out), checked, frozenset(kept))
 
 
-def _accept(
-    doc: Document, fresh: dict[str, Document], by_source: dict[str, str], skipped: list[Skipped]
-) -> None:
-    if doc.doc_id in fresh:
-        other = fresh[doc.doc_id].source
-        skipped.append(
-            Skipped(doc.source, f"same content as {other}", "duplicate", {"other": other})
-        )
-        return
-    fresh[doc.doc_id] = doc
-    by_source[doc.source] = doc.doc_id
+def _look(
+    path: Path, stat: FileStat, known: FileIdentity | None, max_bytes: int, checked_ns: int
+) -> tuple[str, Document | None, FileIdentity | None]:
+    """What a file holds: its document id, the document when it must be read, and its
+    new identity when there is one to record.
+
+    Raises:
+        LoadError: the file cannot be read or is not a document.
+    """
+    if known is not None and known.unchanged(stat):
+        return known.doc_id, None, None
+    data = read_bytes(path, max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    source = str(path)
+    if known is not None and known.sha256 == digest:  # touched, not changed
+        return known.doc_id, None, FileIdentity(source, stat, digest, known.doc_id, checked_ns)
+    doc = load_document(path, max_bytes=max_bytes, data=data)
+    return doc.doc_id, doc, FileIdentity(source, stat, digest, doc.doc_id, checked_ns)
+
+
+_UNREADABLE = frozenset({"permission_denied", "unreadable"})
+
+
+def _keeping(skip: Skipped, live: Mapping[str, str], kept: set[str]) -> Skipped:
+    """A file or folder the walk could not read keeps the live documents read from it
+    before (a permission or a disk error is not a removal): they go into ``kept``."""
+    if skip.code not in _UNREADABLE:
+        return skip
+    inside = skip.path.rstrip(os.sep) + os.sep
+    found = {s for s in live if s == skip.path or s.startswith(inside)}
+    if not found:
+        return skip
+    kept.update(found)
+    return dataclasses.replace(skip, kept=True)
+
+
+def _take(
+    doc_id: str,
+    source: str,
+    by_source: dict[str, str],
+    seen: dict[str, str],
+    skipped: list[Skipped],
+) -> bool:
+    """Take the document ``source`` gave, unless another source gave the same text
+    already (then it is skipped as a duplicate)."""
+    other = seen.get(doc_id)
+    if other is not None:
+        skipped.append(Skipped(source, f"same content as {other}", "duplicate", {"other": other}))
+        return False
+    seen[doc_id] = source
+    by_source[source] = doc_id
+    return True

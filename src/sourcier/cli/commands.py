@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import SourcierError
+from ..messages import say_skipped
 from .options import SET_OPTION, index_option, llm_options
 
 if TYPE_CHECKING:
@@ -102,8 +103,9 @@ def _print_report(report: Any, *, err: bool = False) -> None:
         click.echo(line, err=err)
 
     kept_out = f", {len(report.kept_out)} kept out" if report.kept_out else ""
+    moved = f", {len(report.moved)} moved" if report.moved else ""
     echo(
-        f"Indexed {len(report.indexed)} file(s), {len(report.edited)} edited, "
+        f"Indexed {len(report.indexed)} file(s), {len(report.edited)} edited{moved}, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
         f"{len(report.skipped)} skipped{kept_out} in {report.seconds:.1f} s."
     )
@@ -112,7 +114,9 @@ def _print_report(report: Any, *, err: bool = False) -> None:
         f"{report.chunks_unchanged} unchanged ({report.embedded} embedded)."
     )
     for s in report.skipped:
-        click.secho(f"  skipped {s.path}: {s.reason}", fg="yellow", err=err)
+        click.secho(f"  skipped {s.path}: {say_skipped(s)}", fg="yellow", err=err)
+    for old, new in report.moved:
+        echo(f"  moved {old} -> {new}")
     for source in report.kept_out:
         click.secho(
             f"  kept out {source}: removed by you; `sourcier index {source}` adds it back",

@@ -29,16 +29,32 @@ from .titles import drop_date_label, find_title, title_from_hint
 logger = logging.getLogger(__name__)
 
 
+READER_VERSION = "1"
+"""The version of what reading a file gives. Bump it when a reader, the cleaning, the
+title, date or language rules change the document a file gives: an index's next sync
+then reads every file again (:mod:`sourcier.storage.identities`), instead of trusting
+files it read with the older rules."""
+
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _MIB = 1024 * 1024
 _MAX_DEPTH = 64
+
+_Seen = dict[tuple[int, int] | str, list[str]]
+"""The files a walk listed, by (device, inode) (by real path where the OS has none)."""
 
 
 # --------------------------------------------------------------------------- discovery
 
 
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand files and folders into the list of files sourcier can read.
+    """Expand files and folders into the list of files sourcier can read (see
+    :func:`scan`, which also gives each file's stat)."""
+    found, skipped = scan(paths)
+    return [path for path, _ in found], skipped
+
+
+def scan(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, os.stat_result]], list[Skipped]]:
+    """Expand files and folders into the files sourcier can read, with their stat.
 
     Folders are walked recursively in sorted order. What a walk leaves out, each as a
     :class:`Skipped` entry with its reason:
@@ -58,16 +74,17 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
         paths: files and/or folders, in the order to report them.
 
     Returns:
-        ``(files, skipped)``: absolute paths of supported files, de-duplicated (two
-        routes to the same file count once), and the entries that were left out,
-        each with its reason (for example ``"unsupported file type .xlsx"``).
+        ``(files, skipped)``: absolute paths of supported files with their stat (links
+        followed), de-duplicated (two routes to the same file count once), and the
+        entries that were left out, each with its reason (for example
+        ``"unsupported file type .xlsx"``).
 
     Raises:
         InputError: a given path does not exist.
     """
-    files: list[Path] = []
+    files: list[tuple[Path, os.stat_result]] = []
     skipped: list[Skipped] = []
-    seen_files: set[str] = set()
+    seen_files: _Seen = {}
     seen_dirs: set[str] = set()
     for given in paths:
         path = Path(given).expanduser()
@@ -85,9 +102,9 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
 def _walk(
     directory: Path,
     ancestors: tuple[str, ...],
-    files: list[Path],
+    files: list[tuple[Path, os.stat_result]],
     skipped: list[Skipped],
-    seen_files: set[str],
+    seen_files: _Seen,
     seen_dirs: set[str],
 ) -> None:
     """Depth-first, sorted walk; ``ancestors`` holds the real paths above ``directory``."""
@@ -143,9 +160,9 @@ def _hidden(entry: os.DirEntry[str]) -> Skipped:
 def _visit(
     path: Path,
     ancestors: tuple[str, ...],
-    files: list[Path],
+    files: list[tuple[Path, os.stat_result]],
     skipped: list[Skipped],
-    seen_files: set[str],
+    seen_files: _Seen,
     seen_dirs: set[str],
 ) -> None:
     """Take in one path: walk a folder (guarding loops and depth) or consider a file."""
@@ -177,7 +194,11 @@ def _visit(
 
 
 def _consider_file(
-    path: Path, st: os.stat_result, files: list[Path], skipped: list[Skipped], seen: set[str]
+    path: Path,
+    st: os.stat_result,
+    files: list[tuple[Path, os.stat_result]],
+    skipped: list[Skipped],
+    seen: _Seen,
 ) -> None:
     if not stat.S_ISREG(st.st_mode):
         skipped.append(Skipped(str(path), "not a regular file", "not_regular"))
@@ -187,12 +208,24 @@ def _consider_file(
         err = _unsupported(suffix)
         skipped.append(Skipped(str(path), str(err), err.code, dict(err.params)))
         return
-    key = os.path.realpath(path)
-    if key in seen:
+    if _listed(path, st, seen):
         logger.debug("%s already listed through another path", path)
         return
-    seen.add(key)
-    files.append(path)
+    files.append((path, st))
+
+
+def _listed(path: Path, st: os.stat_result, seen: _Seen) -> bool:
+    """Whether ``path`` is a file listed already through another route (a link, a
+    folder reached twice); record it if not. Only files sharing an inode (two routes,
+    or hard links, which are listed each) cost a real path."""
+    key: tuple[int, int] | str = (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+    routes = seen.setdefault(key, [])
+    if routes:
+        real = os.path.realpath(path)
+        if any(os.path.realpath(r) == real for r in routes):
+            return True
+    routes.append(str(path))
+    return False
 
 
 def _stat_failure(err: OSError, path: Path) -> LoadError:
@@ -216,16 +249,22 @@ def _unsupported(suffix: str) -> LoadError:
 
 
 def load_document(
-    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str | None = None
+    path: str | Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    source: str | None = None,
+    data: bytes | None = None,
 ) -> Document:
     """Read one file into a cleaned :class:`Document`.
 
     The size is checked from the file's metadata before any content is read.
 
     Args:
-        path: a ``.txt``, ``.md``, ``.html``, ``.htm``, ``.pdf`` or ``.docx`` file.
+        path: a file of a supported type (:data:`~sourcier.ingest.readers.READERS`).
         max_bytes: larger files are refused.
         source: recorded as ``Document.source``; defaults to ``str(path)``.
+        data: the file's bytes, when the caller has read them already
+            (:func:`read_bytes`).
 
     Returns:
         The document: ``doc_id`` is the sha256 of the cleaned text.
@@ -241,7 +280,8 @@ def load_document(
     suffix = p.suffix.lower()
     if suffix not in READERS:
         raise _unsupported(suffix)
-    data = _read_bytes(p, max_bytes)
+    if data is None:
+        data = read_bytes(p, max_bytes)
     try:
         raw, title_hint = READERS.get(suffix)(data)
     except LoadError:
@@ -330,8 +370,12 @@ def _too_large(size: int, max_bytes: int) -> LoadError:
     )
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    """Stat, check the size, then read at most ``max_bytes + 1`` bytes."""
+def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A file's bytes: stat, check the size, then read at most ``max_bytes + 1`` bytes.
+
+    Raises:
+        LoadError: the file is missing, not a regular file, empty, too large or unreadable.
+    """
     try:
         st = os.stat(path)
     except FileNotFoundError as err:

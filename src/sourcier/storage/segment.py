@@ -367,14 +367,39 @@ def _text(stored: bytes) -> str:
     return zlib.decompress(stored).decode("utf-8")
 
 
+def _documents(db: sqlite3.Connection) -> dict[str, Document]:
+    return {
+        row[0]: Document(row[0], row[1], row[2], _text(row[3]), *row[4:])
+        for row in db.execute(
+            "SELECT doc_id, source, title, text, date_raw, date_iso, language "
+            "FROM documents ORDER BY source"
+        )
+    }
+
+
+def _check_rows(db: sqlite3.Connection) -> None:
+    """Check a segment's database without reading its texts: every page of it is
+    readable and well formed (SQLite's quick check)."""
+    verdict = db.execute("PRAGMA quick_check").fetchone()
+    if verdict is None or verdict[0] != "ok":
+        raise ValueError(f"its database is damaged: {verdict[0] if verdict else 'no answer'}")
+
+
 class Segment:
     """A segment opened for reading: documents, chunk rows, dense, BM25, sentence vectors.
 
     Sentence vectors stay on disk (memory-mapped int8) and are decoded per row read.
     """
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, texts: bool = True) -> None:
         """Open ``segments/name`` of the index at ``path``.
+
+        Args:
+            path: the index folder.
+            name: the segment's name.
+            texts: read the documents' texts; ``False`` (a writer checking that every
+                part opens) leaves ``documents`` empty and only checks that their rows
+                are readable.
 
         Raises:
             IndexCorruptError: a part is missing, damaged or inconsistent.
@@ -388,13 +413,9 @@ class Segment:
             self.version = int(meta["version"])
             db = sqlite3.connect(f"file:{folder / DOCS_DB}?mode=ro", uri=True)
             try:
-                self.documents = {
-                    row[0]: Document(row[0], row[1], row[2], _text(row[3]), *row[4:])
-                    for row in db.execute(
-                        "SELECT doc_id, source, title, text, date_raw, date_iso, language "
-                        "FROM documents ORDER BY source"
-                    )
-                }
+                self.documents = _documents(db) if texts else {}
+                if not texts:
+                    _check_rows(db)
                 if self.version == 1:
                     self.chunk_rows: list[ChunkRow] = db.execute(
                         'SELECT faiss_id, chunk_id, doc_id, ordinal, start, "end", label '

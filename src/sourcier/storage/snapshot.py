@@ -79,6 +79,24 @@ def read_snapshot(gen: Path, *, loaded: dict[str, Segment] | None = None) -> Sna
     return _assemble(gen.name, manifest, list(segments.values()), deleted, segments)
 
 
+def check_generation(gen: Path) -> None:
+    """Open every part of every segment of a generation, as :func:`read_snapshot`
+    does, without reading the documents' texts (a writer's check that the live index
+    is whole).
+
+    Raises:
+        IndexCorruptError: a part is missing, damaged or inconsistent.
+    """
+    path = gen.parent
+    manifest = read_manifest(gen)
+    require_current_format(path, manifest)
+    try:
+        for entry in manifest["segments"]:
+            Segment(path, entry["name"], texts=False)
+    except (IndexCorruptError, KeyError, TypeError) as err:
+        raise corrupt(path, f"{gen.name}: {err}") from err
+
+
 def open_live(path: Path, *, loaded: dict[str, Segment] | None = None) -> Snapshot:
     """The live generation of ``path``, loaded.
 
