@@ -40,6 +40,7 @@ def test_every_kept_script_has_a_smoke_test() -> None:
         "cold_start.py",
         "compare_langchain.py",
         "dense_ann.py",
+        "index_speed.py",
         "ray_ingest.py",
         "scale_index.py",
         "threads.py",
@@ -96,6 +97,21 @@ def test_dense_ann_compares_exact_and_ann_search(tmp_path: Path) -> None:
     args = ("--sizes", "2000", "--queries", "20", "--model", HASHING_MODEL, "--out", str(out))
     _run("dense_ann.py", *args)
     assert "recall@10" in out.read_text()
+
+
+@pytest.mark.slow
+def test_index_speed_measures_paths_quality_overlap_and_syncs(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    _run("index_speed.py", "--tiny", "--model", HASHING_MODEL, "--json", str(out), timeout=600)
+    result = json.loads(out.read_text())
+    assert result["cpu"]["auto"].split()[0] in {"float32", "bfloat16"}
+    for path in result["speed"]["paths"].values():
+        assert path["passages_per_s"] > 0 and path["share_of_gemm"] > 0
+    assert result["quality"]["seed_answers"]["questions"] == 61
+    assert result["quality"]["seed_cosines"]["passage_min"] > 0.999
+    assert result["overlap"]["overlapped_s"] > 0 and result["overlap"]["sequential_s"] > 0
+    (sync,) = result["syncs"]
+    assert sync["files"] == 200 and sync["nothing_s"] < sync["full_s"]
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from sourcier.build.conductor import update_index
 from sourcier.build.embed import EmbeddedBatch, LocalEmbedding
 from sourcier.build.plan import Sources
 from sourcier.build.ray import RayOptions, RayRun, embed_on_ray, ray_session
+from sourcier.embed import precision
 from sourcier.embed.models import load_embedder
 from sourcier.errors import ConfigError
 from sourcier.ingest.loaders import discover, load_document
@@ -245,6 +246,7 @@ def test_build_on_ray_equals_a_local_build(cluster: str, corpus_dir: Path, tmp_p
     )
     local = build_index(corpus_dir, index=local_index, settings=HASHING, show_progress=False)
     assert report.embedded == local.embedded == local.chunks_added == report.chunks_added
+    assert (report.precision, local.precision) == ("on Ray: float32", "float32")
     a, b = load_index(ray_index).snapshot, load_index(local_index).snapshot
     assert [c.chunk_id for c in a.chunks] == [c.chunk_id for c in b.chunks]
     va = np.stack([a.dense.vector(faiss_id_for(c.chunk_id)) for c in a.chunks])
@@ -362,13 +364,15 @@ def test_real_model_vectors_equal_local(cluster: str, tmp_path: Path) -> None:
     texts, spans = _passages(corpus, settings)
     assert len(texts) >= 4
     with ray_session(RayOptions(address=cluster)):
-        remote = _assemble(
+        batches = list(
             embed_on_ray(
                 texts,
                 spans,
                 settings=settings,
                 options=RayOptions(address=cluster, workers=2, batch_size=8),
-            ),
-            len(texts),
+            )
         )
+    # the actors chose their precision by the same rule, from their CPU (this one)
+    assert {b.precision for b in batches} == {str(precision.choose("auto", "cpu"))}
+    remote = _assemble(iter(batches), len(texts))
     _assert_same(_local(texts, spans, settings), remote, spans)

@@ -53,7 +53,14 @@ class Cache:
             folder = str(
                 Path(cache_dir if cache_dir is not None else default_cache_dir()).resolve()
             )
-        key = (model.name, *prefixes(model), folder, model.query_threads, model.device)
+        key = (
+            model.name,
+            *prefixes(model),
+            folder,
+            model.query_threads,
+            model.device,
+            model.precision,
+        )
         with self._lock:
             embedder = self._embedders.get(key)
             if embedder is None:

@@ -129,6 +129,7 @@ FRENCH: dict[str, str] = {
     "not_text": "pas un fichier texte (encodage des caractères non reconnu)",
     "permission_denied": "accès refusé : vérifiez les droits du fichier",
     "unreadable": "fichier illisible",
+    "reader_crashed": "le processus de lecture s’est arrêté (une bibliothèque de lecture a planté)",
     "file_not_found": "fichier introuvable",
     "is_folder": "c’est un dossier, pas un fichier",
     "not_regular": "pas un fichier ordinaire",

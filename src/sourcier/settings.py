@@ -32,6 +32,7 @@ FUSIONS = ("weighted", "rrf")
 MODES = ("hybrid", "dense", "bm25")
 STYLES = ("sentences", "concise")
 FOLLOW_UPS = ("heuristic", "llm")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -65,6 +66,11 @@ class ModelSettings:
             one per request (measured in benchmarks/threads.py). Passages are embedded
             at index time with torch's default (one thread per core).
         batch_size: passages per forward pass when indexing.
+        precision: the float type passages are embedded in: "auto" (bfloat16 on a CPU
+            with native bfloat16 arithmetic, float32 elsewhere; see
+            ``sourcier.embed.precision``), "float32" or "bfloat16". Vectors are stored
+            as float32 either way, so indexes stay readable and extendable on any
+            machine. Questions are embedded in float32 on ONNX Runtime.
     """
 
     name: str = DEFAULT_MODEL
@@ -73,6 +79,7 @@ class ModelSettings:
     device: str = "cpu"
     query_threads: int = 1
     batch_size: int = 32
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device):
@@ -81,6 +88,7 @@ class ModelSettings:
             raise ConfigError(f"query_threads ({self.query_threads}) must be between 1 and 256")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size ({self.batch_size}) must be positive")
+        _choice("precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,8 @@ class BuildReport:
             or moved, its text unchanged.
         chunks_added / chunks_removed / chunks_unchanged: passages.
         embedded: passages that had to be embedded (the rest came from the cache).
+        precision: what they were embedded in, and why ("bfloat16 (the CPU has
+            avx512_bf16)"); empty when nothing was embedded.
         seconds: time taken.
         segments: segments the index has after the build.
         merged: segments merged into others after the build (by the merge policy).
@@ -248,6 +250,7 @@ class BuildReport:
     chunks_removed: int = 0
     chunks_unchanged: int = 0
     embedded: int = 0
+    precision: str = ""
     seconds: float = 0.0
     segments: int = 0
     merged: int = 0

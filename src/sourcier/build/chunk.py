@@ -6,7 +6,7 @@ and as BM25 reads it, with its sentences' offsets, found once by the chunker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..ingest.chunking import chunk_with_sentences
@@ -55,7 +55,11 @@ class Passage:
 
 
 def chunk_documents(
-    documents: Iterable[Document], settings: Settings, count_tokens: Callable[[str], int]
+    documents: Iterable[Document],
+    settings: Settings,
+    count_tokens: Callable[[str], int],
+    *,
+    known: Mapping[str, list[Passage]] | None = None,
 ) -> list[Passage]:
     """The passages of ``documents``, by source, then in document order.
 
@@ -63,10 +67,15 @@ def chunk_documents(
         documents: the documents to write.
         settings: chunk size, overlap and whether the title is embedded.
         count_tokens: the embedding model's token counter.
+        known: passages already made, by document id (by :mod:`sourcier.build.prefetch`
+            with the same settings and counter).
     """
     index = settings.index
-    passages = []
+    passages: list[Passage] = []
     for doc in sorted(documents, key=lambda d: d.source):
+        if known is not None and doc.doc_id in known:
+            passages.extend(known[doc.doc_id])
+            continue
         for chunk, sentences in chunk_with_sentences(
             doc,
             chunk_tokens=index.chunk_tokens,

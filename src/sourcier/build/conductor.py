@@ -46,6 +46,7 @@ from .plan import (
     reconcile,
 )
 from .plan import live_state as read_live_state
+from .prefetch import Prefetch
 from .progress import Reporter
 from .read import read
 from .upgrade import upgrade_locked
@@ -99,38 +100,62 @@ def update_index(
         old, recorded = read_live_state(path, rebuild=sources.full_build)
         settings = build_settings(old, recorded, settings, path)
         excluded = excluded_sources(recorded)
-        plan = _plan(old, sources, excluded, settings, reporter)
+        make = embedding or local_embedding
+        plan, ahead = _plan(path, old, sources, excluded, settings, reporter, make)
         if not plan.changed:
             log.info("nothing changed in %s", path)
             _record_files(path, plan)  # the files touched, if any
             return _report(path, plan, t0)
-        stage = (embedding or local_embedding)(settings)
+        stage = ahead.stage or make(settings)
         try:
-            passages = chunk_documents(plan.to_write.values(), settings, stage.count_tokens)
+            passages = chunk_documents(
+                plan.to_write.values(), settings, stage.count_tokens, known=ahead.passages
+            )
             entries, embedded = _write_segments(path, plan, passages, stage, reporter, settings)
         finally:
             stage.close()
+        embedded += ahead.embedded
         manifest = _manifest(stage, settings, plan.excluded, entries)
         generations.publish(path, manifest)
         _record_files(path, plan)
         vector_cache.drop(path)
         merges = run_merges(path, manifest, merge) if merge is not None else None
-        return _report(path, plan, t0, passages, entries, embedded, merges)
+        precision = stage.precision if embedded else ""
+        return _report(path, plan, t0, passages, entries, embedded, merges, precision)
 
 
 def _plan(
+    path: Path,
     old: LiveState | None,
     sources: Sources,
     excluded: set[str],
     settings: Settings,
     reporter: Reporter,
-) -> Plan:
-    """Read what changed and decide what to write (stages 2 and 3)."""
+    make: StageFactory,
+) -> tuple[Plan, Prefetch]:
+    """Read what changed and decide what to write (stages 2 and 3). New documents are
+    chunked and embedded while the rest is read (:mod:`sourcier.build.prefetch`) when
+    the live documents are known before reading (a sync, a new index)."""
     old_docs = live_documents(old, sources)
     identities = old.identities() if old is not None else {}
     live = {d.source: i for i, d in old_docs.items()} if old_docs else {}
-    reading = read(sources, excluded, settings, reporter, live=live, identities=identities)
-    return reconcile(old, reading, sources, excluded, old_docs=old_docs, identities=identities)
+    live_ids = set(old_docs) if old_docs is not None else None
+    ahead = Prefetch(path, settings, lambda: make(settings), live_ids)
+    try:
+        reading = read(
+            sources,
+            excluded,
+            settings,
+            reporter,
+            live=live,
+            identities=identities,
+            on_read=ahead.offer,
+        )
+        ahead.finish()
+    finally:
+        ahead.close()
+    plan = reconcile(old, reading, sources, excluded, old_docs=old_docs, identities=identities)
+    return plan, ahead
 
 
 def _record_files(path: Path, plan: Plan) -> None:
@@ -209,6 +234,7 @@ def _report(
     entries: Sequence[dict[str, Any]] = (),
     embedded: int = 0,
     merges: MergeReport | None = None,
+    precision: str = "",
 ) -> BuildReport:
     old = plan.old
     if not plan.changed:
@@ -237,6 +263,7 @@ def _report(
         chunks_removed=dropped,
         chunks_unchanged=(old.chunk_count if old else 0) - dropped,
         embedded=embedded,
+        precision=precision,
         seconds=time.perf_counter() - t0,
         segments=len(entries) if merges is None else merges.segments_after,
         merged=0 if merges is None else merges.merged,

@@ -33,6 +33,8 @@ class EmbeddedBatch:
     positions: np.ndarray
     vectors: np.ndarray
     sentences: tuple[np.ndarray, ...]
+    precision: str | None = None
+    """What computed them, when the stage says per batch (Ray's actors)."""
 
 
 class EmbeddingStage(Protocol):
@@ -51,6 +53,12 @@ class EmbeddingStage(Protocol):
 
     @property
     def passage_prefix(self) -> str: ...
+
+    @property
+    def precision(self) -> str:
+        """What the passages are embedded in, and why ("bfloat16 (the CPU has
+        avx512_bf16)"); for a stage of several machines, what each ran."""
+        ...
 
     def count_tokens(self, text: str) -> int:
         """Model tokens in ``text``."""
@@ -97,6 +105,10 @@ class LocalEmbedding:
     def passage_prefix(self) -> str:
         return self.embedder.passage_prefix
 
+    @property
+    def precision(self) -> str:
+        return precision_of(self.embedder)
+
     def count_tokens(self, text: str) -> int:
         return self.embedder.count_tokens(text)
 
@@ -115,6 +127,11 @@ class LocalEmbedding:
         return None
 
 
+def precision_of(embedder: Embedder) -> str:
+    """What ``embedder`` embeds passages in (float32 for an embedder that does not say)."""
+    return str(getattr(embedder, "passage_precision", "float32"))
+
+
 def vectors_for(
     path: Path,
     passages: Sequence[Passage],
@@ -126,8 +143,9 @@ def vectors_for(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Passage and sentence vectors for ``passages``, from the cache or from ``stage``.
 
-    Passages are embedded shortest first, so each batch pads to similar lengths (the
-    forward pass is the cost), and a passage repeated in the build is embedded once.
+    Passages are embedded in order of their length in model tokens, so a batch pads
+    little (on PIAF, batches of 32 pad 2% of their tokens this way, 14% when sorted by
+    characters), and a passage repeated in the build is embedded once.
     Progress is reported as ``("embed", offset + done, overall)``.
 
     Returns:
@@ -145,7 +163,8 @@ def vectors_for(
         for i, k in enumerate(keys):
             if k not in known and k not in todo_at:
                 todo_at[k] = i
-        todo = sorted(todo_at.items(), key=lambda kv: (len(texts[kv[1]]), kv[0]))
+        tokens = {k: stage.count_tokens(texts[i]) for k, i in todo_at.items()}
+        todo = sorted(todo_at.items(), key=lambda kv: (tokens[kv[0]], kv[0]))
         if todo:
             bar = reporter.stage(
                 "embed", len(todo), desc="Embedding", unit="chunk", offset=offset, overall=overall

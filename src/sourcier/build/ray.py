@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError, SourcierError
 from ..settings import Settings
 from .chunk import Span
-from .embed import EmbeddedBatch
+from .embed import EmbeddedBatch, precision_of
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class _EmbedBatches:
             embedder.onnx_queries = False
         self._embedder = embedder
         self._dim = embedder.dim  # loads the model now: once per actor, not per batch
+        self._precision = precision_of(embedder)  # by this worker's CPU
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
@@ -127,6 +128,7 @@ class _EmbedBatches:
         )
         return {
             "pos": np.asarray(batch["pos"], dtype=np.int64),
+            "precision": np.array([self._precision] * len(texts), dtype=object),
             "vec": np.ascontiguousarray(vectors, dtype=np.float32),
             "sents": np.array(
                 [np.ascontiguousarray(s, dtype=np.float32).tobytes() for s in sentences],
@@ -268,7 +270,8 @@ def embed_on_ray(
                     for b, k in zip(block["sents"], keep, strict=True)
                     if k
                 )
-                yield EmbeddedBatch(positions[keep], vectors[keep], sentences)
+                precision = str(block["precision"][0]) if "precision" in block else None
+                yield EmbeddedBatch(positions[keep], vectors[keep], sentences, precision)
         except SourcierError:
             raise
         except Exception as err:  # Ray wraps the actors' errors in its own types
@@ -328,6 +331,10 @@ class RayEmbedding:
         cache_dir: the model cache on the workers (``None``: each worker's default).
     """
 
+    in_process = False
+    """It embeds on the cluster: a build does not embed with it while it reads
+    (:mod:`sourcier.build.prefetch`), it only chunks ahead."""
+
     def __init__(
         self,
         embedder: Any,
@@ -341,6 +348,7 @@ class RayEmbedding:
         self.options = options
         self.cache_dir = cache_dir
         self.runs: list[RayRun] = []
+        self.precisions: set[str] = set()  # what the actors embedded in
         self._session: contextlib.ExitStack | None = None
 
     @classmethod
@@ -389,6 +397,13 @@ class RayEmbedding:
     def passage_prefix(self) -> str:
         return str(self.embedder.passage_prefix)
 
+    @property
+    def precision(self) -> str:
+        """What the actors embedded in (each decides by its own CPU)."""
+        if not self.precisions:
+            return "on Ray: nothing embedded yet"
+        return "on Ray: " + "; ".join(sorted(self.precisions))
+
     def count_tokens(self, text: str) -> int:
         return int(self.embedder.count_tokens(text))
 
@@ -407,6 +422,8 @@ class RayEmbedding:
             run=self.runs,
         ):
             tick(len(batch.positions))
+            if batch.precision:
+                self.precisions.add(batch.precision)
             yield batch
         run = self.runs[-1]
         log.info(

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import LoadError
@@ -25,6 +25,7 @@ from ..storage.identities import FileIdentity, FileStat
 from ..types import Document, Skipped
 from .plan import Reading, Sources
 from .progress import Reporter
+from .readers_pool import Job, ReaderPool, Result
 
 
 def read(
@@ -35,6 +36,7 @@ def read(
     *,
     live: Mapping[str, str] | None = None,
     identities: Mapping[str, FileIdentity] | None = None,
+    on_read: Callable[[Document], None] | None = None,
 ) -> Reading:
     """Read what ``sources`` names, leaving out the ``excluded`` sources.
 
@@ -45,6 +47,8 @@ def read(
         reporter: where progress goes.
         live: the live documents by source (``source -> doc_id``).
         identities: the file identities of the live generation.
+        on_read: called with each document read from a file, as it is taken
+            (:class:`~sourcier.build.prefetch.Prefetch` embeds it meanwhile).
 
     Raises:
         InputError: a given path does not exist.
@@ -66,26 +70,27 @@ def read(
     checked: dict[str, FileIdentity] = {}
     max_bytes = int(settings.index.max_file_mb * 1024 * 1024)
     with reporter.stage("read", len(files), desc="Reading", unit="file") as tick:
-        for path, st in files:
-            source = str(path)
-            live_id = live.get(source)
-            known = identities.get(source)
-            if known is not None and known.doc_id != live_id:
-                known = None  # what it recorded is not what is live
-            try:
-                doc_id, doc, identity = _look(path, FileStat.of(st), known, max_bytes, checked_ns)
-            except LoadError as err:
+        for source, live_id, result in _results(files, live, identities, max_bytes, checked_ns):
+            tick(1)
+            if isinstance(result, LoadError):
                 skipped.append(
-                    Skipped(source, str(err), err.code, dict(err.params), kept=live_id is not None)
+                    Skipped(
+                        source,
+                        str(result),
+                        result.code,
+                        dict(result.params),
+                        kept=live_id is not None,
+                    )
                 )
                 if live_id is not None:
                     kept.add(source)
                 continue
-            finally:
-                tick(1)
+            doc_id, doc, identity = result
             if _take(doc_id, source, by_source, seen, skipped):
                 if doc is not None:
                     fresh[doc_id] = doc
+                    if on_read is not None:
+                        on_read(doc)
                 if identity is not None:
                     checked[source] = identity
     for doc in sources.documents:
@@ -96,9 +101,65 @@ def read(
     return Reading(fresh, by_source, tuple(skipped), tuple(kept_out), checked, frozenset(kept))
 
 
-def _look(
+POOL_MIN = 32
+"""Fewer files to read than this are read in this process (a reader process costs
+about a tenth of a second to start)."""
+
+
+def reader_processes(files: int) -> int:
+    """How many reader processes for ``files`` files to read: none for a few, else half
+    the cores (the other half embeds meanwhile), between 1 and 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if files < POOL_MIN or (cores or 1) < 2:
+        return 0
+    return max(1, min(4, (cores or 1) // 2))
+
+
+def _results(
+    files: Sequence[tuple[Path, os.stat_result]],
+    live: Mapping[str, str],
+    identities: Mapping[str, FileIdentity],
+    max_bytes: int,
+    checked_ns: int,
+) -> Iterator[tuple[str, str | None, Result | LoadError]]:
+    """Each file's source, its live document's id, and what reading it gave (or why it
+    could not be taken), in order. A file whose identity is the one recorded is not
+    opened; the others are read by reader processes when they are many
+    (:mod:`sourcier.build.readers_pool`), else here."""
+    ready: list[tuple[str, str | None, Result | None]] = []
+    jobs: list[Job] = []
+    for path, st in files:
+        source, stat = str(path), FileStat.of(st)
+        live_id = live.get(source)
+        known = identities.get(source)
+        if known is not None and known.doc_id != live_id:
+            known = None  # what it recorded is not what is live
+        if known is not None and known.unchanged(stat):
+            ready.append((source, live_id, (known.doc_id, None, None)))
+        else:
+            ready.append((source, live_id, None))
+            jobs.append((path, stat, known))
+    workers = reader_processes(len(jobs))
+    pool = ReaderPool(workers, max_bytes=max_bytes, checked_ns=checked_ns) if workers else None
+    try:
+        answers = pool.read(jobs) if pool else (_here(job, max_bytes, checked_ns) for job in jobs)
+        for source, live_id, result in ready:
+            yield source, live_id, result if result is not None else next(answers)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _here(job: Job, max_bytes: int, checked_ns: int) -> Result | LoadError:
+    try:
+        return look(*job, max_bytes, checked_ns)
+    except LoadError as err:
+        return err
+
+
+def look(
     path: Path, stat: FileStat, known: FileIdentity | None, max_bytes: int, checked_ns: int
-) -> tuple[str, Document | None, FileIdentity | None]:
+) -> Result:
     """What a file holds: its document id, the document when it must be read, and its
     new identity when there is one to record.
 

@@ -109,9 +109,10 @@ def _print_report(report: Any, *, err: bool = False) -> None:
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
         f"{len(report.skipped)} skipped{kept_out} in {report.seconds:.1f} s."
     )
+    precision = f" in {report.precision}" if report.precision else ""
     echo(
         f"Chunks: {report.chunks_added} added, {report.chunks_removed} removed, "
-        f"{report.chunks_unchanged} unchanged ({report.embedded} embedded)."
+        f"{report.chunks_unchanged} unchanged ({report.embedded} embedded{precision})."
     )
     for s in report.skipped:
         click.secho(f"  skipped {s.path}: {say_skipped(s)}", fg="yellow", err=err)

@@ -781,4 +781,5 @@ def load_e5_small(
         query_threads=model.query_threads,
         onnx_queries=model.device == "cpu",
         device=model.device,
+        precision=model.precision,
     )

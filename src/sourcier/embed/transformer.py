@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from ..settings import ModelSettings
+from .precision import Precision, choose
 from .protocol import check_batch_size
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class SentenceTransformerEmbedder:
             threads, or torch's while it embeds a query); passages get torch's default.
         onnx_queries: embed queries with the ONNX export (a folder converted by
             ``sourcier.e5model`` only).
+        precision: what passages are embedded in: "auto", "float32" or "bfloat16"
+            (:mod:`sourcier.embed.precision`). In bfloat16 the torch model is cast
+            once, on the first passage; questions stay on ONNX Runtime in float32 (when
+            torch embeds them, it does so in the model's precision).
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         query_threads: int = 1,
         onnx_queries: bool = False,
+        precision: str = "auto",
     ) -> None:
         if query_threads < 1:
             raise ConfigError(f"query_threads ({query_threads}) must be positive")
@@ -63,6 +69,9 @@ class SentenceTransformerEmbedder:
         self.device = device
         self.query_threads = query_threads
         self.onnx_queries = onnx_queries
+        self.precision = precision
+        self._passage_precision: Precision | None = None
+        self._passages_ready = False  # the model is in the passages' precision
         self._model: Any = None
         self._dim: int | None = None
         self._load_lock = threading.Lock()
@@ -85,6 +94,25 @@ class SentenceTransformerEmbedder:
             self._ensure_loaded()
         assert self._dim is not None
         return self._dim
+
+    @property
+    def passage_precision(self) -> Precision:
+        """What passages are embedded in, and why (decided once, from the CPU)."""
+        if self._passage_precision is None:
+            self._passage_precision = choose(self.precision, self.device)
+        return self._passage_precision
+
+    def _passage_model(self) -> Any:
+        """The torch model, in the passages' precision (cast on first use)."""
+        model = self._ensure_loaded()
+        if not self._passages_ready:
+            with self._run_lock:
+                if not self._passages_ready:
+                    if self.passage_precision.dtype == "bfloat16":
+                        model.to(_torch_dtype("bfloat16"))
+                    logger.info("passages are embedded in %s", self.passage_precision)
+                    self._passages_ready = True
+        return model
 
     @property
     def loaded(self) -> bool:
@@ -189,8 +217,10 @@ class SentenceTransformerEmbedder:
         self._dim = int(dim)
         return model
 
-    def _encode(self, texts: list[str], batch_size: int, *, threads: int | None) -> np.ndarray:
-        model = self._load_torch()
+    def _encode(
+        self, texts: list[str], batch_size: int, *, threads: int | None, model: Any = None
+    ) -> np.ndarray:
+        model = model if model is not None else self._load_torch()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._run_lock, torch_threads(threads):
@@ -201,7 +231,12 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )
-        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        out = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        if next(model.parameters()).dtype != _torch_dtype("float32"):
+            from .pooling import normalise  # a bfloat16 model normalised in bfloat16
+
+            out = normalise(out)
+        return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions with ``query_prefix``; see :class:`Embedder`.
@@ -248,10 +283,11 @@ class SentenceTransformerEmbedder:
             ModelError: the model cannot be loaded.
         """
         check_batch_size(batch_size)
+        model = self._passage_model() if texts else None
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = [self.passage_prefix + t for t in texts[start : start + batch_size]]
-            parts.append(self._encode(batch, batch_size=batch_size, threads=None))
+            parts.append(self._encode(batch, batch_size=batch_size, threads=None, model=model))
             if progress is not None:
                 progress(len(batch))
         if not parts:
@@ -277,7 +313,7 @@ class SentenceTransformerEmbedder:
         from .pooling import normalise, pool_sentences
 
         check_batch_size(batch_size)
-        model = self._ensure_loaded()
+        model = self._passage_model()
         shift = len(self.passage_prefix)
         project = _after_pooling(model)
         vectors = np.zeros((len(texts), self.dim), np.float32)
@@ -334,6 +370,12 @@ class SentenceTransformerEmbedder:
             if backend is not None:
                 return len(backend.encode(text, add_special_tokens=False).ids)
             return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
 
 
 @contextlib.contextmanager
@@ -437,4 +479,5 @@ def load_sentence_transformer(
         passage_prefix=prefixes[1],
         query_threads=model.query_threads,
         device=model.device,
+        precision=model.precision,
     )
