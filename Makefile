@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 # instructions (AMX, AVX-512) a virtual machine advertises but faults on.
 LLAMA_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install install-llm demo serve test test-fast browser-deps lint eval-full bench clean-index
+.PHONY: install install-llm demo serve test test-fast browser-deps ocr-deps lint eval-full bench clean-index
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -47,7 +47,17 @@ browser-deps:
 	  else echo "warning: /usr/bin/chromium missing; browser tests will be skipped"; fi; \
 	fi
 
-test: install install-llm browser-deps
+# Tesseract and its French data for the OCR tests (Debian packages; sourcier[ocr] is in .[test]).
+ocr-deps:
+	@if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx fra; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng >/dev/null) \
+	      || echo "warning: could not install tesseract; OCR tests will be skipped"; \
+	  else echo "warning: tesseract (fra) missing; OCR tests will be skipped"; fi; \
+	fi
+
+test: install install-llm browser-deps ocr-deps
 	$(BIN)/ruff check src tests app benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

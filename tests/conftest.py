@@ -162,7 +162,7 @@ def _as_format_3(index: Path) -> None:
     db.executescript(_FORMAT_3_SCHEMA)
     db.executemany(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [astuple(d) for d in idx.snapshot.documents.values()],
+        [astuple(d)[:7] for d in idx.snapshot.documents.values()],  # before pages
     )
     db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", part.chunk_rows)
     table, stored = unshared_sentences(part)

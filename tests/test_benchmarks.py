@@ -41,6 +41,7 @@ def test_every_kept_script_has_a_smoke_test() -> None:
         "compare_langchain.py",
         "dense_ann.py",
         "index_speed.py",
+        "ocr_pages.py",
         "ray_ingest.py",
         "scale_index.py",
         "threads.py",
@@ -112,6 +113,19 @@ def test_index_speed_measures_paths_quality_overlap_and_syncs(tmp_path: Path) ->
     assert result["overlap"]["overlapped_s"] > 0 and result["overlap"]["sequential_s"] > 0
     (sync,) = result["syncs"]
     assert sync["files"] == 200 and sync["nothing_s"] < sync["full_s"]
+
+
+def test_ocr_pages_times_a_page_and_measures_its_accuracy(tmp_path: Path) -> None:
+    from sourcier.ingest import ocr
+
+    if ocr.missing() or ocr.pdf_renderer_missing():
+        pytest.skip("Tesseract with French data, or pypdfium2, is not installed (make ocr-deps)")
+    out = tmp_path / "ocr.json"
+    _run("ocr_pages.py", "--pages", "1", "--json", str(out))
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["pages"] == 1 and summary["ocr_s_per_page_median"] > 0
+    assert summary["scanned_pdf_s_per_page"] > 0
+    assert 0.9 < summary["accuracy_weighted"] <= 1.0
 
 
 @pytest.mark.slow

@@ -44,7 +44,9 @@ def write(path: Path, content: str | bytes, encoding: str = "utf-8") -> Path:
 
 
 def test_supported_extensions() -> None:
-    assert frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"}) == SUPPORTED_EXTENSIONS
+    documents = {".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".odt", ".pptx"}
+    images = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}  # read by OCR
+    assert frozenset(documents | images) == SUPPORTED_EXTENSIONS
 
 
 def test_discover_walks_sorted_skips_hidden_and_reports_unsupported(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from sourcier.ingest.chunking import sentence_spans
 from sourcier.storage import generations
 from sourcier.storage import snapshot as snapshots
 from sourcier.storage.merge import MergePolicy, optimize_plan, plan, run_merges
+from sourcier.storage.segment import VERSION as SEGMENT_VERSION
 from sourcier.storage.segment import Segment, quantize
 from sourcier.storage.sentences import SentenceVectors
 
@@ -502,7 +503,7 @@ def test_overlap_sentences_are_stored_once_and_each_chunk_reads_its_own(tmp_path
     stored = len(snap.sentence_vectors)
     assert stored == len(rows_of) and read - stored >= 10  # the overlap is stored once
     (segment,) = snap.segments.values()
-    assert segment.version == 2
+    assert segment.version == SEGMENT_VERSION  # shared sentence rows since version 2
 
 
 def _as_version_1(index: Path, name: str) -> None:
@@ -552,6 +553,6 @@ def test_a_segment_of_version_1_is_read_and_a_merge_rewrites_it(tmp_path: Path) 
     optimize_index(index)
     idx = load_index(index)
     (segment,) = idx.snapshot.segments.values()
-    assert segment.version == 2 and len(idx.snapshot.sentence_vectors) == shared
+    assert segment.version == SEGMENT_VERSION and len(idx.snapshot.sentence_vectors) == shared
     assert _ranking(index, questions, "hybrid") == before
     assert [ask(q, index=idx).answer for q in questions[:10]] == answers

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sourcier import HASHING_MODEL, InputError, Settings, ask, build_index, load_index
+from sourcier.ingest.readers import SUPPORTED_EXTENSIONS
 from sourcier.messages import say
 from sourcier.types import Answer, Citation, Document
 from sourcier.ui import (
@@ -124,7 +125,10 @@ def test_check_upload() -> None:
     too_big = check_upload("big.pdf", 3 * 1024 * 1024, max_mb=2) or ""
     assert "3\u00a0Mo" in too_big and "limite de 2\u00a0Mo" in too_big
     assert "vide" in (check_upload("empty.txt", 0) or "")
-    assert set(ALLOWED_EXTENSIONS) == {".txt", ".md", ".html", ".htm", ".pdf", ".docx"}
+    assert {".txt", ".md", ".html", ".pdf", ".docx", ".odt", ".pptx", ".png"} <= set(
+        ALLOWED_EXTENSIONS
+    )  # what the readers' table holds
+    assert set(ALLOWED_EXTENSIONS) == SUPPORTED_EXTENSIONS
 
 
 # ----- escaping and rendering ---------------------------------------------------------------

@@ -18,8 +18,9 @@ class SourcierRetriever(BaseRetriever):
 
     Each LangChain ``Document`` carries the chunk text as ``page_content`` and, in its
     metadata, everything needed to cite it: ``doc_id``, ``title``, ``source``,
-    ``chunk_id``, ``start``/``end`` (offsets into the cleaned document), ``rank``,
-    ``score`` and ``date``.
+    ``chunk_id``, ``start``/``end`` (offsets into the cleaned document), ``page`` and
+    ``page_end`` (1-based, for a PDF or slides; ``None`` otherwise), ``rank``, ``score``
+    and ``date``.
 
     Example:
         >>> retriever = SourcierRetriever(index=load_index(), k=4)

@@ -138,8 +138,18 @@ FRENCH: dict[str, str] = {
     "too_deep": "dossier imbriqué sur plus de {depth} niveaux",
     "pdf_encrypted": "PDF chiffré ou protégé par un mot de passe : retirez la protection",
     "pdf_corrupt": "PDF endommagé ou illisible",
-    "pdf_no_text": "PDF sans texte extractible (images scannées ?) : passez-le d’abord à l’OCR",
+    "pdf_no_text": "PDF sans texte extractible",
     "docx_corrupt": "fichier .docx endommagé ou illisible",
+    "odt_corrupt": "fichier .odt endommagé ou illisible",
+    "pptx_corrupt": "fichier .pptx endommagé ou illisible",
+    "ocr_missing": (
+        "ce fichier se lit par OCR : installez Tesseract (apt install tesseract-ocr "
+        "tesseract-ocr-fra), puis pip install sourcier[ocr]"
+    ),
+    "ocr_failed": "l’OCR a échoué sur ce fichier",
+    "image_corrupt": "image endommagée ou illisible",
+    "image_too_large": "image de {width}×{height} pixels, trop grande pour l’OCR",
+    "image_no_text": "aucun texte trouvé dans l’image (l’OCR a lu {words} mot(s))",
     "reader_failed": "le fichier {suffix} n’a pas pu être lu",
     "duplicate": "même contenu que {other}",
     "hidden_file": (

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def page_span(starts: Sequence[int], start: int, end: int) -> tuple[int | None, int | None]:
+    """The pages ``text[start:end]`` sits on, ``(first, last)``, 1-based, given where each
+    page starts (:attr:`Document.pages`); ``(None, None)`` for a document without pages.
+    A page that covers no characters is never named."""
+    if not starts:
+        return None, None
+    first = bisect_right(starts, start)
+    last = bisect_right(starts, max(start, end - 1))
+    return max(1, first), max(1, last)
 
 
 @dataclass(frozen=True)
@@ -11,13 +24,18 @@ class Document:
     """A cleaned document. Every offset in sourcier refers to ``text``.
 
     Attributes:
-        doc_id: sha256 hex digest of ``text``.
+        doc_id: sha256 hex digest of ``text`` (and of ``pages`` where it has them).
         source: where the document came from (a file path, as given or resolved).
         title: first meaningful line or heading.
         text: the cleaned, NFC-normalised text.
         date_raw: the date as written in the text, if one was found.
         date_iso: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` when the raw date could be parsed.
         language: ISO 639-1 code ("fr", "en", ...) or "und".
+        pages: where each page starts in ``text`` (``pages[0] == 0``), for a document
+            read from a paged format (PDF, slides); ``()`` for the others
+            (:func:`sourcier.ingest.pages.page_span`).
+        notes: one line each on how the file was read, for the build report (the
+            pages that could not be read, the pages read by OCR); not stored.
     """
 
     doc_id: str
@@ -27,6 +45,12 @@ class Document:
     date_raw: str | None = None
     date_iso: str | None = None
     language: str = "und"
+    pages: tuple[int, ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def page_span(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """The pages ``text[start:end]`` sits on, 1-based, or ``(None, None)``."""
+        return page_span(self.pages, start, end)
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,23 @@ class Hit:
     source: str
     date_iso: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    pages: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    """Where each page of the hit's document starts (:attr:`Document.pages`)."""
+
+    @property
+    def page(self) -> int | None:
+        """The page the chunk starts on (1-based), ``None`` for a format without pages."""
+        return self.page_span(self.chunk.start, self.chunk.end)[0]
+
+    @property
+    def page_end(self) -> int | None:
+        """The page the chunk ends on."""
+        return self.page_span(self.chunk.start, self.chunk.end)[1]
+
+    def page_span(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """The pages a span of the hit's document sits on (``(None, None)`` without
+        pages)."""
+        return page_span(self.pages, start, end)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +110,8 @@ class Hit:
             "label": self.chunk.label,
             "start": self.chunk.start,
             "end": self.chunk.end,
+            "page": self.page,
+            "page_end": self.page_end,
             "text": self.chunk.text,
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
         }
@@ -76,7 +119,10 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """One quoted sentence backing an answer: ``document.text[start:end] == quote``."""
+    """One quoted sentence backing an answer: ``document.text[start:end] == quote``.
+
+    ``page`` and ``page_end`` are the pages the quote sits on (1-based) when the
+    document has pages (PDF, slides), else ``None``."""
 
     n: int
     doc_id: str
@@ -87,6 +133,8 @@ class Citation:
     start: int
     end: int
     date_iso: str | None = None
+    page: int | None = None
+    page_end: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,6 +277,8 @@ class BuildReport:
             left out until named explicitly (``sourcier index FILE``).
         moved: ``(old source, new source)`` of each document whose file was renamed
             or moved, its text unchanged.
+        notes: ``(source, note)``: how a file written by this build was read, when
+            there is something to say ("pages 3, 7 could not be read").
         chunks_added / chunks_removed / chunks_unchanged: passages.
         embedded: passages that had to be embedded (the rest came from the cache).
         precision: what they were embedded in, and why ("bfloat16 (the CPU has
@@ -246,6 +296,7 @@ class BuildReport:
     edited: tuple[str, ...] = ()
     kept_out: tuple[str, ...] = ()
     moved: tuple[tuple[str, str], ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_unchanged: int = 0

@@ -85,6 +85,7 @@ class Answerer(Protocol):
 
 def cite(n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
     """Citation ``[n]``: ``quote`` is ``text[start:end]`` of the document ``hit`` is from."""
+    page, page_end = hit.page_span(start, end)
     return Citation(
         n=n,
         doc_id=hit.chunk.doc_id,
@@ -95,6 +96,8 @@ def cite(n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
         start=start,
         end=end,
         date_iso=hit.date_iso,
+        page=page,
+        page_end=page_end,
     )
 
 

@@ -125,7 +125,9 @@ def _first_stage(
             scores["dense"] = dense[fid]
         if fid in lexical:
             scores["bm25"] = lexical[fid]
-        hits.append(Hit(rank, float(score), chunk, doc.title, doc.source, doc.date_iso, scores))
+        hits.append(
+            Hit(rank, float(score), chunk, doc.title, doc.source, doc.date_iso, scores, doc.pages)
+        )
     timings["fusion"] = _ms(t)
     return hits
 

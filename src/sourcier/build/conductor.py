@@ -259,6 +259,7 @@ def _report(
         skipped=plan.skipped,
         kept_out=plan.kept_out,
         moved=tuple(sorted((plan.old_docs[i].source, plan.to_write[i].source) for i in plan.moved)),
+        notes=tuple((d.source, note) for d in plan.to_write.values() for note in d.notes),
         chunks_added=len(passages) - moved_chunks,
         chunks_removed=dropped,
         chunks_unchanged=(old.chunk_count if old else 0) - dropped,

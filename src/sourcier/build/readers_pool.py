@@ -129,11 +129,18 @@ def _identity(data: dict[str, Any] | None) -> FileIdentity | None:
     return FileIdentity(**{**data, "stat": FileStat(**data["stat"])})
 
 
+def _document(data: dict[str, Any]) -> Document:
+    """A document back from JSON (its tuples came as lists)."""
+    return Document(
+        **{**data, "pages": tuple(data.get("pages", ())), "notes": tuple(data.get("notes", ()))}
+    )
+
+
 def _decode(answer: dict[str, Any]) -> Result | LoadError:
     if answer.get("error"):
         message, code, params = answer["error"]
         return LoadError(message, code=code, **params)
-    doc = Document(**answer["doc"]) if answer.get("doc") else None
+    doc = _document(answer["doc"]) if answer.get("doc") else None
     return answer["doc_id"], doc, _identity(answer.get("identity"))
 
 

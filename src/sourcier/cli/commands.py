@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import SourcierError
+from ..ingest.pages import page_label
 from ..messages import say_skipped
 from .options import SET_OPTION, index_option, llm_options
 
@@ -118,6 +119,8 @@ def _print_report(report: Any, *, err: bool = False) -> None:
         click.secho(f"  skipped {s.path}: {say_skipped(s)}", fg="yellow", err=err)
     for old, new in report.moved:
         echo(f"  moved {old} -> {new}")
+    for source, note in report.notes:
+        click.secho(f"  {source}: {note}", fg="yellow", err=err)
     for source in report.kept_out:
         click.secho(
             f"  kept out {source}: removed by you; `sourcier index {source}` adds it back",
@@ -342,10 +345,16 @@ def ask_cmd(
     for c in answer.citations:
         date = f", {c.date_iso}" if c.date_iso else ""
         title = _excerpt(c.title, 80)
-        click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, chars {c.start}-{c.end}")
+        where = _where(page_label(c.page, c.page_end), c.start, c.end)
+        click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, {where}")
         click.echo(_wrap(c.quote, indent="    > "))
     if answer.mode == "generative":
         click.secho(f"({answer.model}, {answer.usage.get('output', 0)} tokens)", dim=True)
+
+
+def _where(pages: str, start: int, end: int) -> str:
+    """Where a span is: ``"p. 17, chars 51233-51610"``, or the characters alone."""
+    return f"{pages}, chars {start}-{end}" if pages else f"chars {start}-{end}"
 
 
 @main.command("search")
@@ -362,7 +371,8 @@ def search_cmd(query: str, as_json: bool, **opts: Any) -> None:
         click.echo("No passage matches.")
     for h in hits:
         click.secho(f"{h.rank}. [{h.score:.3f}] {h.title} ({h.chunk.label})", bold=True)
-        click.echo(f"   {h.source}, chars {h.chunk.start}-{h.chunk.end}")
+        where = _where(page_label(h.page, h.page_end), h.chunk.start, h.chunk.end)
+        click.echo(f"   {h.source}, {where}")
         click.echo(_wrap(_excerpt(h.chunk.text), indent="   "))
 
 

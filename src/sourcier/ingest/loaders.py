@@ -23,17 +23,19 @@ from ..types import Document, Skipped
 from .cleaning import clean_text
 from .dates import find_date
 from .language import detect_language
-from .readers import READERS
+from .ocr import pages_text
+from .pages import join_pages, shift_pages
+from .readers import READERS, Paged
 from .titles import drop_date_label, find_title, title_from_hint
 
 logger = logging.getLogger(__name__)
 
 
-READER_VERSION = "1"
+READER_VERSION = "2"
 """The version of what reading a file gives. Bump it when a reader, the cleaning, the
 title, date or language rules change the document a file gives: an index's next sync
 then reads every file again (:mod:`sourcier.storage.identities`), instead of trusting
-files it read with the older rules."""
+files it read with the older rules. (2: PDF pages are kept, ``.odt`` and ``.pptx`` read.)"""
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -267,7 +269,8 @@ def load_document(
             (:func:`read_bytes`).
 
     Returns:
-        The document: ``doc_id`` is the sha256 of the cleaned text.
+        The document: ``doc_id`` is the sha256 of the cleaned text (and pages,
+        :func:`document_id`).
 
     Raises:
         LoadError: the file cannot become a document; the message is the reason
@@ -283,7 +286,7 @@ def load_document(
     if data is None:
         data = read_bytes(p, max_bytes)
     try:
-        raw, title_hint = READERS.get(suffix)(data)
+        read = READERS.get(suffix)(data)
     except LoadError:
         raise
     except Exception as err:  # a reader library failed in a way we did not foresee
@@ -293,11 +296,19 @@ def load_document(
             code="reader_failed",
             suffix=suffix,
         ) from err
+    if isinstance(read, Paged):
+        raw, title_hint = "".join(read.pages), read.title
+    else:
+        raw, title_hint = read
     if not raw.strip():
         if suffix in (".txt", ".md"):
             raise LoadError("file contains only whitespace", code="empty")
         raise LoadError("no text found in the file", code="no_text")
-    text = clean_text(raw)
+    pages: tuple[int, ...] = ()
+    if isinstance(read, Paged):
+        text, pages = join_pages(read.pages)
+    else:
+        text = clean_text(raw)
     if not any(ch.isalnum() for ch in text):
         raise LoadError("no text left after cleaning", code="no_text")
     title = title_from_hint(title_hint) if title_hint else ""
@@ -306,24 +317,43 @@ def load_document(
     if not title:
         title = re.sub(r"[-_]+", " ", p.stem).strip() or p.name
     date_raw, date_iso = find_date(text)
-    text = drop_date_label(text)
+    undated = drop_date_label(text)
+    pages = shift_pages(pages, len(text) - len(undated), len(undated))
+    text = undated
     doc = Document(
-        doc_id=document_id(text),
+        doc_id=document_id(text, pages),
         source=source if source is not None else str(path),
         title=title,
         text=text,
         date_raw=date_raw,
         date_iso=date_iso,
         language=detect_language(text),
+        pages=pages,
+        notes=_notes(read),
     )
     logger.debug("loaded %s: %d chars, title %r, date %r", p, len(text), title, date_iso)
     return doc
 
 
-def document_id(text: str) -> str:
+def _notes(read: object) -> tuple[str, ...]:
+    """What the build report says of how a file was read."""
+    if not isinstance(read, Paged):
+        return ()
+    if not read.unreadable:
+        return read.notes
+    which = pages_text(list(read.unreadable))
+    return (f"{which} could not be read; the other pages are indexed", *read.notes)
+
+
+def document_id(text: str, pages: Sequence[int] = ()) -> str:
     """A document's id: the sha256 of its cleaned text (hex), so indexing the same text
-    twice is a no-op and an edited file replaces exactly its own chunks."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    twice is a no-op and an edited file replaces exactly its own chunks. A paged
+    document's page starts are hashed after its text: the same text paged otherwise is
+    another document (and a PDF indexed before pages were kept is written again)."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    if pages:
+        digest.update(("\0pages:" + ",".join(map(str, pages))).encode("ascii"))
+    return digest.hexdigest()
 
 
 def document_from_record(record: Mapping[str, str]) -> Document | None:

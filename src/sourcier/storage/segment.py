@@ -51,15 +51,17 @@ SCALES = "sentence_scales.npy"
 SPANS = "sentence_spans.npy"
 BM25_DIR = "bm25"
 FORMAT = "sourcier-segment"
-VERSION = 2
+VERSION = 3
 # Version 1 kept a sentences table (row, faiss_id, start, end) and one row per chunk's
-# sentence, overlap included; it is still read, and a merge rewrites it as version 2.
-READABLE = (1, 2)
+# sentence, overlap included; version 2 had no page starts (documents.pages). Both are
+# still read (their documents have no pages), and a merge rewrites them as version 3.
+READABLE = (1, 2, 3)
 
 _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text BLOB NOT NULL,
-    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL, chunks INTEGER NOT NULL
+    date_raw TEXT, date_iso TEXT, language TEXT NOT NULL, chunks INTEGER NOT NULL,
+    pages TEXT
 );
 CREATE INDEX documents_source ON documents(source);
 CREATE TABLE chunks (
@@ -207,7 +209,7 @@ def write_segment(
         db.executescript(_SCHEMA)
         # generators, not lists: a merge of a million chunks writes millions of rows
         db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     d.doc_id,
@@ -218,6 +220,7 @@ def write_segment(
                     d.date_iso,
                     d.language,
                     per_doc.get(d.doc_id, 0),
+                    ",".join(map(str, d.pages)) if d.pages else None,
                 )
                 for d in data.documents
             ),
@@ -367,14 +370,21 @@ def _text(stored: bytes) -> str:
     return zlib.decompress(stored).decode("utf-8")
 
 
-def _documents(db: sqlite3.Connection) -> dict[str, Document]:
+def _documents(db: sqlite3.Connection, version: int) -> dict[str, Document]:
+    pages = ", pages" if version >= 3 else ", NULL"
     return {
-        row[0]: Document(row[0], row[1], row[2], _text(row[3]), *row[4:])
+        row[0]: Document(
+            row[0], row[1], row[2], _text(row[3]), row[4], row[5], row[6], _pages(row[7])
+        )
         for row in db.execute(
-            "SELECT doc_id, source, title, text, date_raw, date_iso, language "
-            "FROM documents ORDER BY source"
+            "SELECT doc_id, source, title, text, date_raw, date_iso, language"
+            f"{pages} FROM documents ORDER BY source"
         )
     }
+
+
+def _pages(stored: str | None) -> tuple[int, ...]:
+    return tuple(int(p) for p in stored.split(",")) if stored else ()
 
 
 def _check_rows(db: sqlite3.Connection) -> None:
@@ -413,7 +423,7 @@ class Segment:
             self.version = int(meta["version"])
             db = sqlite3.connect(f"file:{folder / DOCS_DB}?mode=ro", uri=True)
             try:
-                self.documents = _documents(db) if texts else {}
+                self.documents = _documents(db, self.version) if texts else {}
                 if not texts:
                     _check_rows(db)
                 if self.version == 1:

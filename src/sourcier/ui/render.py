@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SourcierError
+from ..ingest.pages import page_label
 from ..words import MONTHS_EN, MONTHS_FR
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ def _card(
     date: str,
     source: str,
     label: str | None,
+    page: str,
     body: str,
     doc_id: str,
     start: int,
@@ -143,6 +145,8 @@ def _card(
         escape_html(date),
         f'<span class="src-file" title="{escape_html(source)}">{escape_html(file_name)}</span>',
     ]
+    if page:
+        meta.append(f'<span class="src-page">{escape_html(page)}</span>')
     if label:
         meta.append(escape_html(label))
     return (
@@ -200,6 +204,7 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
                     date=format_date(hit.date_iso, answer.language) or t["undated"],
                     source=hit.source,
                     label=_short_label(chunk.label),
+                    page=page_label(hit.page, hit.page_end),
                     body=body,
                     doc_id=chunk.doc_id,
                     start=chunk.start,
@@ -226,6 +231,7 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
                 date=format_date(c.date_iso, answer.language) or t["undated"],
                 source=c.source,
                 label=_chunk_label(index, c.chunk_id),
+                page=page_label(c.page, c.page_end),
                 body=body,
                 doc_id=c.doc_id,
                 start=c.start,

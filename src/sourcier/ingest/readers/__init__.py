@@ -2,21 +2,38 @@
 
 :data:`READERS` maps each supported extension to its reader, one module per format:
 ``.txt`` (:mod:`.text`), ``.md`` (:mod:`.markdown`), ``.html``/``.htm`` (:mod:`.html`),
-``.pdf`` (:mod:`.pdf`) and ``.docx`` (:mod:`.docx`). A reader is a function
-``(data: bytes) -> (text, title_hint or None)`` that raises
+``.pdf`` (:mod:`.pdf`), ``.docx`` (:mod:`.docx`), ``.odt`` (:mod:`.odt`), ``.pptx``
+(:mod:`.pptx`) and images by OCR (:mod:`.image`). A reader is a function ``(data:
+bytes) -> (text, title_hint or None)``, or, for a paged format, ``-> Paged`` (each
+page's text, so that citations can name their page); it raises
 :class:`~sourcier.errors.LoadError` with one readable reason for a bad file. A new
 format is one module plus one line here; :data:`SUPPORTED_EXTENSIONS`, the folder walk
 and the UI's upload check follow. Every reader's text then goes through
-:func:`sourcier.ingest.cleaning.clean_text`.
+:func:`sourcier.ingest.cleaning.clean_text` (a page at a time,
+:mod:`sourcier.ingest.pages`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ...registry import Registry
 
-Reader = Callable[[bytes], tuple[str, "str | None"]]
+
+@dataclass(frozen=True)
+class Paged:
+    """What a paged format's reader gives: each page's raw text, in order (a page may be
+    empty), a title when the format names one, the pages it could not read (1-based),
+    and notes on how it was read (pages read by OCR), which the build report gives."""
+
+    pages: tuple[str, ...]
+    title: str | None = None
+    unreadable: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+Reader = Callable[[bytes], "tuple[str, str | None] | Paged"]
 
 READERS: Registry[Reader] = Registry(
     "file reader",
@@ -27,6 +44,13 @@ READERS: Registry[Reader] = Registry(
         ".htm": "sourcier.ingest.readers.html:read_html",
         ".pdf": "sourcier.ingest.readers.pdf:read_pdf",
         ".docx": "sourcier.ingest.readers.docx:read_docx",
+        ".odt": "sourcier.ingest.readers.odt:read_odt",
+        ".pptx": "sourcier.ingest.readers.pptx:read_pptx",
+        ".png": "sourcier.ingest.readers.image:read_image",
+        ".jpg": "sourcier.ingest.readers.image:read_image",
+        ".jpeg": "sourcier.ingest.readers.image:read_image",
+        ".tif": "sourcier.ingest.readers.image:read_image",
+        ".tiff": "sourcier.ingest.readers.image:read_image",
     },
 )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 from ...errors import LoadError
+from .office_xml import cells_as_lines
 
 
 def read_docx(data: bytes) -> tuple[str, str | None]:
@@ -35,16 +35,10 @@ def read_docx(data: bytes) -> tuple[str, str | None]:
     return "\n\n".join(blocks), title
 
 
-def _docx_table(table: object) -> Iterator[str]:
-    for row in getattr(table, "rows", ()):
-        cells: list[str] = []
-        for cell in row.cells:
-            text = "\n".join(p.text for p in cell.paragraphs).strip()
-            if text and (not cells or cells[-1] != text):  # merged cells repeat
-                cells.append(text)
-        if not cells:
-            continue
-        if all(len(c) <= 80 and "\n" not in c for c in cells):
-            yield " | ".join(cells)
-        else:
-            yield from cells
+def _docx_table(table: object) -> list[str]:
+    return cells_as_lines(
+        [
+            ["\n".join(p.text for p in cell.paragraphs) for cell in row.cells]
+            for row in getattr(table, "rows", ())
+        ]
+    )
