@@ -208,6 +208,7 @@ def test_an_index_of_segment_version_2_reads_and_its_pdfs_gain_pages_at_the_next
         meta.write_text(json.dumps({**data, "version": 2}))
         db = sqlite3.connect(meta.parent / segment.DOCS_DB)
         db.execute("ALTER TABLE documents DROP COLUMN pages")
+        db.execute("ALTER TABLE documents DROP COLUMN headings")
         db.commit()
         db.close()
     (index / "files.sqlite").unlink()  # and read with the older reader

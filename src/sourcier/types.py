@@ -34,6 +34,9 @@ class Document:
         pages: where each page starts in ``text`` (``pages[0] == 0``), for a document
             read from a paged format (PDF, slides); ``()`` for the others
             (:func:`sourcier.ingest.pages.page_span`).
+        headings: the paragraphs that are headings, ``(start, end, level)`` each in
+            document order; level 0 is the title line
+            (:func:`sourcier.ingest.headings.mark_headings`). Never quoted as evidence.
         notes: one line each on how the file was read, for the build report (the
             pages that could not be read, the pages read by OCR); not stored.
     """
@@ -46,6 +49,7 @@ class Document:
     date_iso: str | None = None
     language: str = "und"
     pages: tuple[int, ...] = ()
+    headings: tuple[tuple[int, int, int], ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     def page_span(self, start: int, end: int) -> tuple[int | None, int | None]:

@@ -53,6 +53,37 @@ class Candidate:
     matched: frozenset[str] = frozenset()  # question terms found in the sentence
 
 
+_ABOUT_A_TITLE = re.compile(r"\b(titres?|titled?|intitulée?s?|s.intitule|headlines?)\b", re.I)
+
+
+def asks_for_a_title(text: str) -> bool:
+    """Whether a question is about a document itself: its title or a heading ("Quel
+    est le titre du communiqué… ?")."""
+    return bool(_ABOUT_A_TITLE.search(text))
+
+
+def is_heading(c: Candidate, documents: Mapping[str, object]) -> bool:
+    """Whether a candidate is a heading of its document (a marked heading, or a line
+    that reads as the document's title, for documents indexed before headings were
+    marked)."""
+    doc = documents[c.hit.chunk.doc_id]
+    for start, end, _ in getattr(doc, "headings", ()):
+        if start <= c.start and c.end <= end:
+            return True
+    title = getattr(doc, "title", "")
+    return bool(title) and " ".join(c.text.split()) == " ".join(title.split())
+
+
+def quotable(
+    question_text: str, cands: Sequence[Candidate], documents: Mapping[str, object]
+) -> list[Candidate]:
+    """The candidates that may be evidence: headings are structure, not statements,
+    unless the question asks for a title."""
+    if asks_for_a_title(question_text):
+        return list(cands)
+    return [c for c in cands if not is_heading(c, documents)]
+
+
 def idf_weights(terms: Sequence[str], bm25: TermStatistics) -> dict[str, float]:
     """idf per query term; a term no passage contains weighs most (df = 0)."""
     unseen = math.log(1.0 + (len(bm25) + 0.5) / 0.5)

@@ -12,7 +12,7 @@ Rules, each for a class of questions (checked on the seed set and on PIAF):
   just after it can ("... vous remercie pour votre participation les :" then
   "17 & 18 Novembre 2011"); a question asking both where and when takes the next
   standalone line too (the address under the date);
-- a document's title line is never the evidence unless the question is about a title.
+- a heading or title line is never the evidence unless the question is about a title.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ..analysis import analyze
-from .candidates import MONTHS, NUMBER, Candidate, coverage
+from .candidates import MONTHS, NUMBER, Candidate, coverage, quotable
 from .question import WHEN, WHERE, Question
 
 # a person: a first name and a surname (in capitals or not), not "Le Conseil"
@@ -63,7 +63,6 @@ _SAID = re.compile(
     r"estime|affirme|says|said|explains|adds)\s+",
     re.I,
 )
-_TITLE_WORDS = re.compile(r"\b(titre|title|intitulé|headline)\b", re.I)
 # a clause shorter than this is not worth cutting a sentence for
 SHORT = 110
 
@@ -90,21 +89,13 @@ def shows_entity(question: Question, text: str) -> bool:
     return False
 
 
-def is_title(c: Candidate, documents: Mapping[str, object]) -> bool:
-    """Whether a candidate is its document's title line."""
-    doc = documents[c.hit.chunk.doc_id]
-    title = getattr(doc, "title", "")
-    return bool(title) and " ".join(c.text.split()) == " ".join(title.split())
-
-
 def usable(
     question: Question, cands: Sequence[Candidate], documents: Mapping[str, object]
 ) -> list[Candidate]:
-    """The candidates that may be quoted: no title lines unless a title is asked for."""
-    if _TITLE_WORDS.search(question.text):
-        return list(cands)
-    kept = [c for c in cands if not is_title(c, documents)]
-    return kept or list(cands)
+    """The candidates that may be quoted: no headings unless a title is asked for (the
+    evidence gate has left them out already; this keeps a draft made from other
+    candidates honest)."""
+    return quotable(question.text, cands, documents) or list(cands)
 
 
 def _counts(text: str, asked: set[str]) -> bool:

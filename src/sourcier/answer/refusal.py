@@ -28,7 +28,7 @@ from ..words import (
     QUESTION_WORDS_EN,
     QUESTION_WORDS_FR,
 )
-from .candidates import POINTER, Candidate, candidates, list_follows
+from .candidates import POINTER, Candidate, candidates, list_follows, quotable
 
 if TYPE_CHECKING:
     from ..settings import AnswerSettings
@@ -96,7 +96,10 @@ def assess(
     points to content missing from the text; or when the support signal is below
     ``settings.refusal_threshold``.
     """
-    cands = candidates(question, hits, snapshot, query_vector)
+    # headings are structure, not statements: never evidence (unless a title is asked)
+    cands = quotable(
+        question.text, candidates(question, hits, snapshot, query_vector), snapshot.documents
+    )
     top_language = snapshot.documents[hits[0].chunk.doc_id].language if hits else question.language
     evidence_terms: Sequence[str] = question.query_terms
     evidence_hits: Sequence[Hit] = hits

@@ -132,7 +132,12 @@ def _identity(data: dict[str, Any] | None) -> FileIdentity | None:
 def _document(data: dict[str, Any]) -> Document:
     """A document back from JSON (its tuples came as lists)."""
     return Document(
-        **{**data, "pages": tuple(data.get("pages", ())), "notes": tuple(data.get("notes", ()))}
+        **{
+            **data,
+            "pages": tuple(data.get("pages", ())),
+            "headings": tuple(tuple(h) for h in data.get("headings", ())),
+            "notes": tuple(data.get("notes", ())),
+        }
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError, InputError
 from ..types import Chunk, Document
 from ..words import MONTH_ABBREVIATIONS
+from .headings import section_at
 
 logger = logging.getLogger(__name__)
 
@@ -273,26 +274,45 @@ def chunk_id_for(doc_id: str, start: int, end: int) -> str:
     return hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:32]
 
 
-def chunk_label(title: str, ordinal: int, *, max_title_chars: int = 60) -> str:
-    """A human label for a chunk: the (shortened) title and a 1-based § number.
+def chunk_label(
+    title: str,
+    ordinal: int,
+    *,
+    max_title_chars: int = 60,
+    page: int | None = None,
+    section: str | None = None,
+) -> str:
+    """A human label for a chunk: the (shortened) title, its page, and its section's
+    heading or else a 1-based § number.
 
     Args:
         title: the document title; whitespace is collapsed.
         ordinal: the chunk's 0-based position in its document.
-        max_title_chars: longer titles are cut on a word boundary and end with "…".
+        max_title_chars: longer titles (and section headings, at 40) are cut on a word
+            boundary and end with "…".
+        page: the page the chunk starts on, for a paged document.
+        section: the heading of the section the chunk is in.
 
     Returns:
-        For example ``"Le pôle SCS et le MIT signent…, §3"``, or ``"§3"`` without a title.
+        For example ``"Le pôle SCS et le MIT signent…, §3"``, ``"§3"`` without a
+        title, or ``"Rapport d'activité 2023, p. 17, § Financement"``.
     """
-    name = " ".join(title.split())
-    if len(name) > max_title_chars:
-        cut = name[:max_title_chars]
+    name = _shorten(title, max_title_chars)
+    where = f"§ {_shorten(section, 40)}" if section and section.strip() else f"§{ordinal + 1}"
+    if page is not None:
+        where = f"p. {page}, {where}"
+    return f"{name}, {where}" if name else where
+
+
+def _shorten(text: str, limit: int) -> str:
+    name = " ".join(text.split())
+    if len(name) > limit:
+        cut = name[:limit]
         space = cut.rfind(" ")
-        if space >= max_title_chars // 3:
+        if space >= limit // 3:
             cut = cut[:space]
         name = cut.rstrip(" ,;:-–—.…(«\"'’") + "…"
-    section = f"§{ordinal + 1}"
-    return f"{name}, {section}" if name else section
+    return name
 
 
 def chunk_document(
@@ -359,7 +379,8 @@ def chunk_with_sentences(
         return []
     overhead = max(0, count_tokens(""))
     units = _units(text, chunk_tokens, count_tokens, overhead)
-    bounds = _pack(text, units, chunk_tokens, overlap_tokens, count_tokens, overhead)
+    sections = frozenset(start for start, _, level in doc.headings if level >= 1)
+    bounds = _pack(text, units, chunk_tokens, overlap_tokens, count_tokens, overhead, sections)
     chunks = []
     for ordinal, (a, b) in enumerate(bounds):
         start, end = units[a].start, units[b - 1].end
@@ -370,11 +391,25 @@ def chunk_with_sentences(
             start=start,
             end=end,
             text=text[start:end],
-            label=chunk_label(doc.title, ordinal),
+            label=chunk_label(
+                doc.title,
+                ordinal,
+                page=doc.page_span(start, end)[0],
+                section=_section(doc, start, end),
+            ),
         )
         chunks.append((chunk, [(u.start, u.end) for u in units[a:b]]))
     logger.debug("chunked %s: %d sentences -> %d chunks", doc.doc_id[:12], len(units), len(chunks))
     return chunks
+
+
+def _section(doc: Document, start: int, end: int) -> str | None:
+    """The section a chunk is in: the heading before its start, else the first one in
+    it (a chunk that opens with the title line and the first heading)."""
+    heading = section_at(doc.headings, start)
+    if heading is None:
+        heading = next(((s, e) for s, e, lv in doc.headings if lv >= 1 and start <= s < end), None)
+    return None if heading is None else doc.text[heading[0] : heading[1]]
 
 
 def _units(text: str, limit: int, count_tokens: Callable[[str], int], overhead: int) -> list[_Unit]:
@@ -435,8 +470,10 @@ def _pack(
     overlap: int,
     count_tokens: Callable[[str], int],
     overhead: int,
+    headings: frozenset[int] = frozenset(),
 ) -> list[tuple[int, int]]:
-    """Group units into chunks ``[a, b)`` of unit indices."""
+    """Group units into chunks ``[a, b)`` of unit indices; a chunk does not end with a
+    section heading (units starting at one of ``headings``): the heading opens the next."""
     n = len(units)
     prefix = [0]
     for u in units:
@@ -457,6 +494,8 @@ def _pack(
                 if units[jj - 1].para_end and estimate(i, jj) >= limit * _PARAGRAPH_MIN_FILL:
                     j = jj
                     break
+        if j < n and j - 1 > max(i, covered) and units[j - 1].start in headings:
+            j -= 1
         # The sum of sentence counts is an estimate: measure the whole chunk once.
         while j - i > 1 and count_tokens(text[units[i].start : units[j - 1].end]) > limit:
             if j - 1 > covered:

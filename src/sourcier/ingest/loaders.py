@@ -22,10 +22,11 @@ from ..errors import ConfigError, InputError, LoadError
 from ..types import Document, Skipped
 from .cleaning import clean_text
 from .dates import find_date
+from .headings import mark_headings
 from .language import detect_language
 from .ocr import pages_text
 from .pages import join_pages, shift_pages
-from .readers import READERS, Paged
+from .readers import READERS, Paged, Structured
 from .titles import drop_date_label, find_title, title_from_hint
 
 logger = logging.getLogger(__name__)
@@ -296,8 +297,11 @@ def load_document(
             code="reader_failed",
             suffix=suffix,
         ) from err
+    headings: Sequence[tuple[str, int]] = ()
     if isinstance(read, Paged):
-        raw, title_hint = "".join(read.pages), read.title
+        raw, title_hint, headings = "".join(read.pages), read.title, read.headings
+    elif isinstance(read, Structured):
+        raw, title_hint, headings = read.text, read.title, read.headings
     else:
         raw, title_hint = read
     if not raw.strip():
@@ -320,6 +324,7 @@ def load_document(
     undated = drop_date_label(text)
     pages = shift_pages(pages, len(text) - len(undated), len(undated))
     text = undated
+    marked = mark_headings(text, headings, title)
     doc = Document(
         doc_id=document_id(text, pages),
         source=source if source is not None else str(path),
@@ -329,6 +334,7 @@ def load_document(
         date_iso=date_iso,
         language=detect_language(text),
         pages=pages,
+        headings=marked,
         notes=_notes(read),
     )
     logger.debug("loaded %s: %d chars, title %r, date %r", p, len(text), title, date_iso)

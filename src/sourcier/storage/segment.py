@@ -53,7 +53,8 @@ BM25_DIR = "bm25"
 FORMAT = "sourcier-segment"
 VERSION = 3
 # Version 1 kept a sentences table (row, faiss_id, start, end) and one row per chunk's
-# sentence, overlap included; version 2 had no page starts (documents.pages). Both are
+# sentence, overlap included; version 2 had no page starts and headings
+# (documents.pages, documents.headings). Both are
 # still read (their documents have no pages), and a merge rewrites them as version 3.
 READABLE = (1, 2, 3)
 
@@ -61,7 +62,7 @@ _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, text BLOB NOT NULL,
     date_raw TEXT, date_iso TEXT, language TEXT NOT NULL, chunks INTEGER NOT NULL,
-    pages TEXT
+    pages TEXT, headings TEXT
 );
 CREATE INDEX documents_source ON documents(source);
 CREATE TABLE chunks (
@@ -209,7 +210,7 @@ def write_segment(
         db.executescript(_SCHEMA)
         # generators, not lists: a merge of a million chunks writes millions of rows
         db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     d.doc_id,
@@ -221,6 +222,7 @@ def write_segment(
                     d.language,
                     per_doc.get(d.doc_id, 0),
                     ",".join(map(str, d.pages)) if d.pages else None,
+                    ",".join(f"{s}:{e}:{lv}" for s, e, lv in d.headings) if d.headings else None,
                 )
                 for d in data.documents
             ),
@@ -371,20 +373,35 @@ def _text(stored: bytes) -> str:
 
 
 def _documents(db: sqlite3.Connection, version: int) -> dict[str, Document]:
-    pages = ", pages" if version >= 3 else ", NULL"
+    layout = ", pages, headings" if version >= 3 else ", NULL, NULL"
     return {
         row[0]: Document(
-            row[0], row[1], row[2], _text(row[3]), row[4], row[5], row[6], _pages(row[7])
+            row[0],
+            row[1],
+            row[2],
+            _text(row[3]),
+            row[4],
+            row[5],
+            row[6],
+            _pages(row[7]),
+            _headings(row[8]),
         )
         for row in db.execute(
             "SELECT doc_id, source, title, text, date_raw, date_iso, language"
-            f"{pages} FROM documents ORDER BY source"
+            f"{layout} FROM documents ORDER BY source"
         )
     }
 
 
 def _pages(stored: str | None) -> tuple[int, ...]:
     return tuple(int(p) for p in stored.split(",")) if stored else ()
+
+
+def _headings(stored: str | None) -> tuple[tuple[int, int, int], ...]:
+    if not stored:
+        return ()
+    spans = (part.split(":") for part in stored.split(","))
+    return tuple((int(s), int(e), int(level)) for s, e, level in spans)
 
 
 def _check_rows(db: sqlite3.Connection) -> None:

@@ -161,10 +161,11 @@ def _card(
 
 
 def _short_label(label: str | None) -> str | None:
-    """The passage part of a chunk label ("Title…, §3" → "§3"); the title is shown already."""
+    """The section part of a chunk label ("Title…, §3" → "§3", "Title, p. 4, § Budget" →
+    "§ Budget"); the title and the page are shown already."""
     if not label:
         return None
-    m = re.search(r"§\s*\d+\s*$", label)
+    m = re.search(r"§(?:\s*\d+\s*$| [^§]+$)", label)
     return m.group(0) if m else label
 
 

@@ -20,20 +20,37 @@ from dataclasses import dataclass
 
 from ...registry import Registry
 
+Heading = tuple[str, int]
+"""A heading's text as the reader gave it, and its level: 0 for the document's title
+line, 1-6 for sections (``h1``-``h6``, ``#``, Word's "Heading N")."""
+
+
+@dataclass(frozen=True)
+class Structured:
+    """What a reader gives when the format marks its headings: the raw text, a title
+    when the format names one, and the headings in document order (each one a line of
+    the text), which answers never quote and chunk labels name."""
+
+    text: str
+    title: str | None = None
+    headings: tuple[Heading, ...] = ()
+
 
 @dataclass(frozen=True)
 class Paged:
     """What a paged format's reader gives: each page's raw text, in order (a page may be
     empty), a title when the format names one, the pages it could not read (1-based),
-    and notes on how it was read (pages read by OCR), which the build report gives."""
+    notes on how it was read (pages read by OCR), which the build report gives, and the
+    headings, as :class:`Structured` has them."""
 
     pages: tuple[str, ...]
     title: str | None = None
     unreadable: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    headings: tuple[Heading, ...] = ()
 
 
-Reader = Callable[[bytes], "tuple[str, str | None] | Paged"]
+Reader = Callable[[bytes], "tuple[str, str | None] | Structured | Paged"]
 
 READERS: Registry[Reader] = Registry(
     "file reader",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from . import Structured
 from .text import decode_bytes
 
 _HTML_DROP = frozenset(
@@ -25,7 +26,7 @@ _HTML_BLOCKS = frozenset(
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
-def read_html(data: bytes) -> tuple[str, str | None]:
+def read_html(data: bytes) -> Structured:
     import codecs
 
     from bs4 import BeautifulSoup
@@ -51,7 +52,12 @@ def read_html(data: bytes) -> tuple[str, str | None]:
         title = " ".join(h1.get_text(" ").split()) or None
     if title is None and soup.title is not None:
         title = " ".join(soup.title.get_text(" ").split()) or None
-    return _html_text(soup), title
+    headings = tuple(
+        (" ".join(h.get_text(" ").split()), int(h.name[1]))
+        for h in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])
+        if h.get_text(" ").strip()
+    )
+    return Structured(_html_text(soup), title, headings)
 
 
 def _html_text(node: object) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
+from . import Structured
 from .text import decode_bytes
 
 
-def read_markdown(data: bytes) -> tuple[str, str | None]:
+def read_markdown(data: bytes) -> Structured:
     return markdown_to_text(decode_bytes(data))
 
 
@@ -24,15 +25,15 @@ _BULLET_MD = re.compile(r"^(\s*)[*+][ \t]+")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
-def markdown_to_text(markdown: str) -> tuple[str, str | None]:
+def markdown_to_text(markdown: str) -> Structured:
     """Remove Markdown syntax and keep the words.
 
     Args:
         markdown: Markdown source.
 
     Returns:
-        ``(text, title)``: the plain text, and the front-matter ``title:`` or the
-        first heading (level 1 preferred), or ``None``.
+        The plain text; the front-matter ``title:`` or the first heading (level 1
+        preferred), or ``None``; and the headings (``#`` and underlined lines).
     """
     text = markdown.replace("\r\n", "\n").replace("\r", "\n")
     title: str | None = None
@@ -82,7 +83,8 @@ def markdown_to_text(markdown: str) -> tuple[str, str | None]:
         any_heading = [h for _, h in headings if h]
         candidates = level_one or any_heading
         title = candidates[0] if candidates else None
-    return "\n".join(out), title
+    marked = tuple((h, level) for level, h in headings if h)
+    return Structured("\n".join(out), title, marked)
 
 
 _MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from xml.etree.ElementTree import Element
 
 from ...errors import LoadError
+from . import Structured
 from .office_xml import PackageError, cells_as_lines, local, open_package, read_xml
 
 _KIND = ".odt"
@@ -19,7 +20,7 @@ _SKIPPED = frozenset({"note", "annotation", "tracked-changes", "bookmark-ref", "
 _BLOCKS = frozenset({"section", "list", "list-item", "list-header", "index-body", "deletion"})
 
 
-def read_odt(data: bytes) -> tuple[str, str | None]:
+def read_odt(data: bytes) -> Structured:
     try:
         with open_package(data, _KIND) as package:
             root = read_xml(package, "content.xml", _KIND)
@@ -27,16 +28,17 @@ def read_odt(data: bytes) -> tuple[str, str | None]:
         raise LoadError(str(err), code="odt_corrupt") from err
     body = root.find(f"{{{_OFFICE_NS}}}body/{{{_OFFICE_NS}}}text")
     if body is None:
-        return "", None
+        return Structured("")
     reading = _Reading()
     reading.blocks(body)
-    return "\n\n".join(reading.lines), reading.title
+    return Structured("\n\n".join(reading.lines), reading.title, tuple(reading.headings))
 
 
 class _Reading:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.title: str | None = None
+        self.headings: list[tuple[str, int]] = []
 
     def blocks(self, parent: Element) -> None:
         for child in parent:
@@ -44,18 +46,24 @@ class _Reading:
             if name in ("p", "h"):
                 text = inline(child).strip()
                 self.lines.append(text)
-                if self.title is None and text and _is_title(child, name):
-                    self.title = text
+                level = _level(child, name)
+                if level is not None and text:
+                    self.headings.append((text, level))
+                    if self.title is None and level <= 1:
+                        self.title = text
             elif name == "table":
                 self.lines.extend(cells_as_lines(_rows(child)))
             elif name in _BLOCKS:
                 self.blocks(child)
 
 
-def _is_title(element: Element, name: str) -> bool:
+def _level(element: Element, name: str) -> int | None:
+    """A heading's level (``text:h``'s outline level; 0 for a paragraph styled "Title"),
+    ``None`` for a paragraph."""
     if name == "h":
-        return element.get(f"{{{_TEXT_NS}}}outline-level", "1") == "1"
-    return element.get(f"{{{_TEXT_NS}}}style-name", "") in ("Title", "Titre")
+        level = element.get(f"{{{_TEXT_NS}}}outline-level", "1")
+        return int(level) if level.isdigit() else 1
+    return 0 if element.get(f"{{{_TEXT_NS}}}style-name", "") in ("Title", "Titre") else None
 
 
 def _rows(table: Element) -> list[list[str]]:

@@ -29,7 +29,8 @@ def read_pptx(data: bytes) -> Paged:
     except PackageError as err:
         raise LoadError(str(err), code="pptx_corrupt") from err
     title = next((t for _, t in slides[:1] if t), None)
-    return Paged(tuple(text for text, _ in slides), title)
+    headings = tuple((t, 1) for _, t in slides if t)  # each slide's title
+    return Paged(tuple(text for text, _ in slides), title, headings=headings)
 
 
 def _slide_names(package: zipfile.ZipFile) -> list[str]:
