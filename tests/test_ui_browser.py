@@ -367,3 +367,55 @@ def test_a_model_answer_streams_unverified_then_settles_verified(
             arg=[before],
         )
         assert "HENRY" in page.locator("#chat [data-testid='bot']").last.inner_text()
+
+
+def test_a_scanned_pdf_dropped_in_shows_its_quote_highlighted_on_the_page(
+    tmp_path: Path, pw
+) -> None:
+    """The issue's promise: a user drops a scanned French PDF into the UI, asks, and
+    sees the answer's quote highlighted on the page image, with "p. 2"."""
+    from test_ocr import PAGES, needs_tesseract, scanned_pdf
+
+    if needs_tesseract.args[0]:
+        pytest.skip(needs_tesseract.kwargs["reason"])
+    from sourcier import HASHING_MODEL, Settings, build_index
+    from sourcier.ui import build_app
+
+    index = tmp_path / "index"
+    build_index(index=index, settings=Settings(model=HASHING_MODEL), show_progress=False)
+    scan = scanned_pdf(tmp_path / "rapport-port-scan.pdf", PAGES)
+    demo = build_app(index=index, upload_dir=tmp_path / "uploads")
+    with _served(demo, pw, timeout_ms=120_000) as page:
+        page.wait_for_selector("#question textarea")
+        page.get_by_role("tab", name="Corpus").click()
+        page.set_input_files("#upload input[type=file]", str(scan))
+        page.wait_for_selector("#upload-status .report")
+        assert "indexé" in page.inner_text("#upload-status")
+        answer = _ask(page, "Qui est le directeur du port ?")
+        assert "Paul Martin" in answer
+        card = page.locator("#sources .src-card").filter(
+            has=page.locator("mark", has_text="Paul Martin")
+        )
+        assert "p. 2" in card.first.locator(".src-meta").inner_text()
+        card.first.locator(".src-open").click()
+        figure = page.locator("#doc-viewer .page-view")
+        figure.first.wait_for()
+        assert figure.first.locator(".page-head").inner_text() == "p. 2"
+        image = figure.first.locator(".page-img img").bounding_box()
+        marks = figure.first.locator(".page-hl")
+        assert image and marks.count() >= 1
+        for k in range(marks.count()):  # every highlight lies on the page image
+            box = marks.nth(k).bounding_box()
+            assert box and box["width"] > 0 and box["height"] > 0
+            assert (
+                image["x"] - 1 <= box["x"]
+                and box["x"] + box["width"] <= image["x"] + image["width"] + 1
+            )
+            assert (
+                image["y"] - 1 <= box["y"]
+                and box["y"] + box["height"] <= image["y"] + image["height"] + 1
+            )
+        assert (
+            "Paul Martin" in page.locator("#doc-viewer mark#cite").inner_text()
+        )  # the text view stays
+        _shot(page, "05-scan-quote-on-the-page.png")

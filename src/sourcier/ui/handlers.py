@@ -16,6 +16,7 @@ from ..errors import InputError, SourcierError
 from ..messages import say
 from .library import Library
 from .limits import ClientLimiter
+from .page_view import page_images
 from .render import (
     SOURCES_PLACEHOLDER,
     VIEWER_PLACEHOLDER,
@@ -189,7 +190,8 @@ class Handlers:
                 selected="document"
             )
         start, end = _int(data.get("start")), _int(data.get("end"))
-        return render_document(doc, start, end), gr.Tabs(selected="document")
+        pages = page_images(doc, start, end) if start is not None and end is not None else []
+        return render_document(doc, start, end, pages), gr.Tabs(selected="document")
 
     def corpus_view(self, selected=None):
         """The corpus table and both document pickers (keeping still-valid selections)."""

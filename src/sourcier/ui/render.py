@@ -23,6 +23,7 @@ from ..words import MONTHS_EN, MONTHS_FR
 if TYPE_CHECKING:
     from ..storage.reader import DocumentInfo
     from ..types import Answer, Document
+    from .page_view import PageImage
 
 CONTEXT_CHARS = 200
 """Characters of context shown before and after a quoted span in a source card."""
@@ -243,10 +244,17 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
     return '<div class="src-list">' + "".join(parts) + "</div>"
 
 
-def render_document(doc: Document, start: int | None = None, end: int | None = None) -> str:
+def render_document(
+    doc: Document,
+    start: int | None = None,
+    end: int | None = None,
+    pages: Sequence[PageImage] = (),
+) -> str:
     """The whole cleaned document, escaped, with ``text[start:end]`` in ``<mark id="cite">``.
 
     Offsets outside the text (or ``None``) show the document without a highlight.
+    ``pages`` (:func:`sourcier.ui.page_view.page_images`) are shown above the text: each
+    page image with the span's boxes highlighted over it.
     """
     text = doc.text
     date = format_date(doc.date_iso) or doc.date_raw or "date inconnue"
@@ -267,7 +275,32 @@ def render_document(doc: Document, start: int | None = None, end: int | None = N
         f'<div class="doc-view" data-doc="{escape_html(doc.doc_id)}">'
         f'<div class="doc-head"><div class="doc-title">{escape_html(doc.title)}</div>'
         f'<div class="doc-meta">{meta}</div></div>'
+        f"{''.join(_page_figure(p) for p in pages)}"
         f'<div class="doc-text">{body}</div></div>'
+    )
+
+
+def _page_figure(page: PageImage) -> str:
+    """One page image with its highlight boxes (positions in % of the image: no
+    document text reaches this HTML)."""
+    marks = "".join(
+        f'<div class="page-hl" style="left:{left * 100:.3f}%;top:{top * 100:.3f}%;'
+        f'width:{width * 100:.3f}%;height:{height * 100:.3f}%"></div>'
+        for left, top, width, height in page.boxes
+    )
+    note = (
+        ""
+        if page.located
+        else (
+            '<div class="page-note">La citation n’a pas été retrouvée sur l’image de la page '
+            "(le fichier a changé depuis l’indexation ?).</div>"
+        )
+    )
+    return (
+        f'<figure class="page-view" data-page="{page.page}">'
+        f'<figcaption class="page-head">p. {page.page}</figcaption>{note}'
+        f'<div class="page-img"><img alt="p. {page.page}" src="{page.data_uri()}">{marks}</div>'
+        "</figure>"
     )
 
 

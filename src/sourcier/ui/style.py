@@ -37,6 +37,13 @@ CSS_VIEWER = """
 .doc-text { position: relative; white-space: pre-wrap; line-height: 1.5; max-height: 62vh;
   overflow-y: auto; padding: 10px 12px; border: 1px solid var(--border-color-primary);
   border-radius: 10px; background: var(--background-fill-secondary); font-size: 0.93em; }
+.page-view { margin: 0 0 12px 0; }
+.page-head { font-weight: 600; font-size: 0.9em; margin-bottom: 4px; }
+.page-note { font-size: 0.85em; opacity: 0.8; margin-bottom: 4px; }
+.page-img { position: relative; border: 1px solid var(--border-color-primary); max-width: 640px; }
+.page-img img { display: block; width: 100%; height: auto; }
+.page-hl { position: absolute; background: rgba(255, 200, 0, 0.38);
+  outline: 2px solid rgba(230, 120, 0, 0.8); border-radius: 2px; pointer-events: none; }
 """
 
 CSS_CORPUS = """
