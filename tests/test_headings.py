@@ -145,3 +145,27 @@ def test_a_heading_is_never_the_evidence_in_either_style(tmp_path: Path) -> None
         assert answer.citations, style
         assert all(c.quote != "Financement" for c in answer.citations), style
         assert any("3 millions" in c.quote for c in answer.citations), style
+
+
+def test_pdf_headings_are_the_lines_set_larger_than_the_body(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, "Rapport 2023", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Le pôle réunit les chantiers navals de Toulon. " * 3)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(0, 10, "Financement", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Le budget du pôle atteint 3 millions d'euros en 2023.")
+    pdf.output(str(tmp_path / "rapport.pdf"))
+    doc = load_document(tmp_path / "rapport.pdf")
+    assert [(doc.text[s:e], level) for s, e, level in doc.headings] == [
+        ("Rapport 2023", 0),  # the largest line is the title
+        ("Financement", 2),
+    ]
+    chunks = chunk_document(doc, chunk_tokens=30, overlap_tokens=0, count_tokens=_words)
+    assert chunks[-1].label == "Rapport 2023, p. 2, § Financement"

@@ -42,6 +42,7 @@ def mark_headings(
     spans = paragraphs(text)
     found: dict[int, tuple[int, int, int]] = {}
     cursor = 0
+    title_line = " ".join(title.split()) if title else ""
     for raw, level in headings:
         wanted = clean_text(raw)
         if not wanted or "\n\n" in wanted:
@@ -49,11 +50,13 @@ def mark_headings(
         for k in range(cursor, len(spans)):
             start, end = spans[k]
             if text[start:end] == wanted:
+                # the heading that is the document's title opens no section
+                level = 0 if " ".join(wanted.split()) == title_line else level
                 found.setdefault(start, (start, end, level))
                 cursor = k + 1
                 break
-    if title:
-        wanted = " ".join(title.split())
+    if title_line:
+        wanted = title_line
         for start, end in spans[:TITLE_LOOKAHEAD]:
             if " ".join(text[start:end].split()) == wanted:
                 found.setdefault(start, (start, end, 0))

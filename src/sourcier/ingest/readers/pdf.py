@@ -1,6 +1,7 @@
 """PDF (``.pdf``): pypdf's text extraction, page by page, pages kept
 (:class:`~sourcier.ingest.readers.Paged`). A page without a text layer (a scan) is read
-by OCR where Tesseract is installed (:mod:`sourcier.ingest.ocr`)."""
+by OCR where Tesseract is installed (:mod:`sourcier.ingest.ocr`). Headings are the
+short lines set in a font clearly larger than the body text's (:class:`_Sizes`)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ def read_pdf(data: bytes) -> Paged:
         pages: list[str] = []
         unreadable: list[int] = []
         scanned: list[int] = []
+        sizes = _Sizes()
         for number, page in enumerate(reader.pages, start=1):
             try:
-                text = page.extract_text() or ""
+                text = page.extract_text(visitor_text=sizes.visit) or ""
+                sizes.end_page()
             except Exception:  # a broken page: the others are kept, the report names it
                 logger.debug("page %d of a PDF could not be read", number, exc_info=True)
                 text = ""
@@ -60,7 +63,8 @@ def read_pdf(data: bytes) -> Paged:
                 f"PDF has no text layer (a scan?); {ocr.INSTALL_HINT}", code="ocr_missing"
             )
         raise LoadError("PDF has no extractable text", code="pdf_no_text")
-    return Paged(tuple(pages), None, tuple(unreadable), tuple(n for n in notes if n))
+    notes = [n for n in notes if n]
+    return Paged(tuple(pages), None, tuple(unreadable), tuple(notes), sizes.headings())
 
 
 def _letters(text: str) -> int:
@@ -134,3 +138,57 @@ def _recognised(data: bytes, numbers: list[int]) -> Iterator[tuple[int, ocr.OcrP
             yield done, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+HEADING_RATIO = 1.2
+"""A line whose every letter is set at least this many times the body size is a
+heading (the body size: the size most characters of the document are set in)."""
+
+
+class _Sizes:
+    """The font size of every line pypdf extracts, to find the headings."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, float]] = []  # (text, smallest letter size)
+        self.chars: dict[float, int] = {}
+        self._text: list[str] = []
+        self._smallest = float("inf")
+
+    def visit(self, text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
+        scale = abs(float(tm[3]) * float(cm[3])) or 1.0
+        effective = round(float(size) * scale, 1)
+        for part, last in _split_lines(text):
+            letters = sum(ch.isalnum() for ch in part)
+            if letters:
+                self.chars[effective] = self.chars.get(effective, 0) + letters
+                self._smallest = min(self._smallest, effective)
+            self._text.append(part)
+            if not last:
+                self._close()
+
+    def end_page(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        line = " ".join("".join(self._text).split())
+        if line:
+            self.lines.append((line, self._smallest))
+        self._text, self._smallest = [], float("inf")
+
+    def headings(self) -> tuple[tuple[str, int], ...]:
+        if not self.chars:
+            return ()
+        body = max(self.chars.items(), key=lambda kv: kv[1])[0]
+        found = [
+            (line, size)
+            for line, size in self.lines
+            if size >= HEADING_RATIO * body and 2 <= len(line) <= 150
+        ]
+        largest = max((size for _, size in found), default=0.0)
+        return tuple((line, 1 if size == largest else 2) for line, size in found)
+
+
+def _split_lines(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut at its line breaks: each piece, and whether the line goes on after it."""
+    pieces = text.split("\n")
+    return [(piece, k == len(pieces) - 1) for k, piece in enumerate(pieces)]
