@@ -22,9 +22,13 @@ class SourcierRetriever(BaseRetriever):
     ``page_end`` (1-based, for a PDF or slides; ``None`` otherwise), ``rank``, ``score``
     and ``date``.
 
+    ``k``, ``mode`` and ``filters`` can also be given per call, as LangChain's retriever
+    contract has it (its standard tests run in CI: ``tests/test_langchain_standard.py``).
+
     Example:
         >>> retriever = SourcierRetriever(index=load_index(), k=4)
         >>> retriever.invoke("Qui préside le pôle SCS ?")
+        >>> retriever.invoke("Qui préside le pôle SCS ?", k=1)
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -36,9 +40,24 @@ class SourcierRetriever(BaseRetriever):
     filters: dict[str, Any] | None = None
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> list[LCDocument]:
-        hits = search(query, index=self.index, k=self.k, mode=self.mode, filters=self.filters)
+        """The passages for ``query``; ``k``, ``mode`` and ``filters`` given to
+        ``invoke`` (``retriever.invoke(query, k=1)``) override the retriever's own for
+        that call."""
+        hits = search(
+            query,
+            index=self.index,
+            k=self.k if k is None else k,
+            mode=self.mode if mode is None else mode,
+            filters=self.filters if filters is None else filters,
+        )
         return [
             LCDocument(
                 page_content=h.chunk.text,
