@@ -169,3 +169,21 @@ def test_pdf_headings_are_the_lines_set_larger_than_the_body(tmp_path: Path) -> 
     ]
     chunks = chunk_document(doc, chunk_tokens=30, overlap_tokens=0, count_tokens=_words)
     assert chunks[-1].label == "Rapport 2023, p. 2, § Financement"
+
+
+def test_a_model_s_sentence_is_not_backed_by_a_heading(shared_hashing_index: Path) -> None:
+    """The verifier of generative answers does not take a heading as evidence either,
+    unless the question asks for a title."""
+    from test_generative import _model
+
+    idx = load_index(shared_hashing_index)
+    doc = next(d for d in idx.snapshot.documents.values() if "scs-mit" in d.source)
+    title = doc.text[slice(*doc.headings[0][:2])]
+    assert title.startswith("LE POLE MONDIAL SOLUTIONS SECURISEES")
+    reply = "Le pôle mondial SCS et le MIT signent un projet d'alliance stratégique [1]."
+    question = "Quel projet le pôle SCS et le MIT signent-ils ?"
+    answer = ask(question, index=shared_hashing_index, llm=_model(reply))
+    assert all(c.quote != title for c in answer.citations)
+    asked = "Quel est le titre du communiqué sur l'alliance entre le pôle SCS et le MIT ?"
+    answer = ask(asked, index=shared_hashing_index, llm=_model(reply))
+    assert answer.mode == "generative" and [c.quote for c in answer.citations] == [title]

@@ -56,6 +56,14 @@ class Document:
         """The pages ``text[start:end]`` sits on, 1-based, or ``(None, None)``."""
         return page_span(self.pages, start, end)
 
+    def in_heading(self, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` lies in a heading, or reads as the title (the
+        title line of a document indexed before headings were stored)."""
+        if any(s <= start and end <= e for s, e, _ in self.headings):
+            return True
+        title = " ".join(self.title.split())
+        return bool(title) and " ".join(self.text[start:end].split()) == title
+
 
 @dataclass(frozen=True)
 class Chunk:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..analysis import TermStatistics, analyze
-from ..types import Hit
+from ..types import Document, Hit
 from ..words import FULL_MONTH_NAMES
 
 if TYPE_CHECKING:
@@ -62,26 +62,14 @@ def asks_for_a_title(text: str) -> bool:
     return bool(_ABOUT_A_TITLE.search(text))
 
 
-def is_heading(c: Candidate, documents: Mapping[str, object]) -> bool:
-    """Whether a candidate is a heading of its document (a marked heading, or a line
-    that reads as the document's title, for documents indexed before headings were
-    marked)."""
-    doc = documents[c.hit.chunk.doc_id]
-    for start, end, _ in getattr(doc, "headings", ()):
-        if start <= c.start and c.end <= end:
-            return True
-    title = getattr(doc, "title", "")
-    return bool(title) and " ".join(c.text.split()) == " ".join(title.split())
-
-
 def quotable(
-    question_text: str, cands: Sequence[Candidate], documents: Mapping[str, object]
+    question_text: str, cands: Sequence[Candidate], documents: Mapping[str, Document]
 ) -> list[Candidate]:
     """The candidates that may be evidence: headings are structure, not statements,
     unless the question asks for a title."""
     if asks_for_a_title(question_text):
         return list(cands)
-    return [c for c in cands if not is_heading(c, documents)]
+    return [c for c in cands if not documents[c.hit.chunk.doc_id].in_heading(c.start, c.end)]
 
 
 def idf_weights(terms: Sequence[str], bm25: TermStatistics) -> dict[str, float]:

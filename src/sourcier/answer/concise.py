@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ..analysis import analyze
+from ..types import Document
 from .candidates import MONTHS, NUMBER, Candidate, coverage, quotable
 from .question import WHEN, WHERE, Question
 
@@ -90,7 +91,7 @@ def shows_entity(question: Question, text: str) -> bool:
 
 
 def usable(
-    question: Question, cands: Sequence[Candidate], documents: Mapping[str, object]
+    question: Question, cands: Sequence[Candidate], documents: Mapping[str, Document]
 ) -> list[Candidate]:
     """The candidates that may be quoted: no headings unless a title is asked for (the
     evidence gate has left them out already; this keeps a draft made from other

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..settings import LLMSettings
 from ..types import AnswerSentence, Citation, Hit
+from .candidates import asks_for_a_title
 from .protocol import Context, Draft, cite, marked
 from .refusal import MESSAGES, refusal_text
 from .verify import Support, split_reply, support_sentences
@@ -481,6 +482,7 @@ class GenerativeAnswerer:
             dense_band=band,
             threshold=self.support_threshold,
             same_language=same_language,
+            headings=asks_for_a_title(question.text),
         )
         if not any(v.supported for v in verdicts):
             note = _NOTICES[lang]["unverified"].format(model=self.name)

@@ -152,13 +152,21 @@ class _Span:
     terms: frozenset[str]
 
 
-def _spans(hit: Hit, document: Document, sentences: Sequence[tuple[int, int, int]]) -> list[_Span]:
+def _spans(
+    hit: Hit,
+    document: Document,
+    sentences: Sequence[tuple[int, int, int]],
+    *,
+    headings: bool = False,
+) -> list[_Span]:
     """The sentences of a passage and each pair of adjacent ones; text that gives
-    instructions to a model is no evidence."""
+    instructions to a model is no evidence, and neither is a heading (unless
+    ``headings``: the question asks for a title)."""
     singles = [
         _Span(hit, s, e, document.text[s:e], (row,), frozenset(analyze(document.text[s:e])))
         for s, e, row in sentences
         if not INSTRUCTION.search(document.text[s:e])
+        and (headings or not document.in_heading(s, e))
     ]
     pairs = [
         _Span(
@@ -182,6 +190,7 @@ def support_sentences(
     dense_band: tuple[float, float],
     threshold: float,
     same_language: bool = True,
+    headings: bool = False,
 ) -> list[Support]:
     """Find, for each reply sentence, the span of its cited passages that supports it.
 
@@ -204,6 +213,8 @@ def support_sentences(
             across languages (``None`` is fine when ``same_language``).
         dense_band: the cosines mapped to 0 and 1.
         threshold: the least support a span must give.
+        same_language: whether the reply and the documents share a language.
+        headings: whether a heading may back a sentence (a question about a title).
     """
     lo, hi = dense_band
     out = []
@@ -221,6 +232,7 @@ def support_sentences(
                     hit,
                     documents[hit.chunk.doc_id],
                     sentence_index.get(hit.chunk.chunk_id, ()),
+                    headings=headings,
                 )
             for span in cache[hit.chunk.chunk_id]:
                 missing = missing_facts(sentence.text, span.text)
