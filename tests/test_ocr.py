@@ -96,17 +96,25 @@ def test_an_image_is_read_and_a_photo_without_text_is_skipped(tmp_path: Path) ->
         load_document(blank)
 
 
-def test_an_image_over_the_limit_is_refused_with_its_size(
+def test_an_image_over_the_configured_limit_is_refused_with_its_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PIL import Image
 
+    from sourcier.settings import IndexSettings
+
     monkeypatch.setattr(ocr, "_tesseract", lambda: ("tesseract", ""))
-    monkeypatch.setattr(ocr, "MAX_PIXELS", 100_000)
-    path = tmp_path / "poster.png"
-    Image.new("L", (500, 400), 255).save(path)
-    with pytest.raises(LoadError, match=r"^image is 500×400 pixels \(0 MP\), over the 0 MP limit"):
-        load_document(path)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    Image.new("L", (500, 400), 255).save(folder / "poster.png")
+    (folder / "note.txt").write_text("Le port de Marseille emploie 40 000 personnes.")
+    settings = Settings(model="sourcier/hashing-bow", index=IndexSettings(max_image_mp=0.1))
+    report = build_index(folder, index=tmp_path / "index", settings=settings, show_progress=False)
+    (skipped,) = report.skipped
+    assert skipped.code == "image_too_large"
+    assert skipped.reason == "image is 500×400 pixels (0 MP), over the 0.1 MP limit for OCR"
+    with pytest.raises(LoadError, match="over the 0.15 MP limit"):
+        load_document(folder / "poster.png", max_image_pixels=150_000)
 
 
 def test_without_tesseract_a_scan_is_skipped_with_how_to_install_it(

@@ -94,13 +94,15 @@ class ModelSettings:
 @dataclass(frozen=True)
 class IndexSettings:
     """How documents become chunks (recorded in the index: changing them means a rebuild,
-    except ``max_file_mb``).
+    except ``max_file_mb`` and ``max_image_mp``).
 
     Attributes:
         chunk_tokens: target chunk size in model tokens.
         chunk_overlap_tokens: overlap between consecutive chunks, in model tokens.
         embed_title: prepend the document title to each passage before embedding.
         max_file_mb: larger files are skipped at ingestion.
+        max_image_mp: an image (read by OCR) of more megapixels is skipped, its size
+            said.
         vector_store: what holds the chunk vectors of the segments a build writes, by
             name (:data:`sourcier.storage.vectors.VECTOR_STORES`; default "faiss").
     """
@@ -109,6 +111,7 @@ class IndexSettings:
     chunk_overlap_tokens: int = 40
     embed_title: bool = True
     max_file_mb: float = 20.0
+    max_image_mp: float = 60.0
     vector_store: str = "faiss"
 
     def __post_init__(self) -> None:
@@ -121,6 +124,8 @@ class IndexSettings:
             )
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb ({self.max_file_mb}) must be positive")
+        if self.max_image_mp <= 0:
+            raise ConfigError(f"max_image_mp ({self.max_image_mp}) must be positive")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import LoadError
-from ..ingest.loaders import load_document, read_bytes, scan
+from ..ingest.loaders import Limits, load_document, read_bytes, scan
 from ..settings import Settings
 from ..storage.identities import FileIdentity, FileStat
 from ..types import Document, Skipped
@@ -68,9 +68,9 @@ def read(
     by_source: dict[str, str] = {}
     seen: dict[str, str] = {}  # doc_id -> the source that gave it (read or known)
     checked: dict[str, FileIdentity] = {}
-    max_bytes = int(settings.index.max_file_mb * 1024 * 1024)
+    limits = Limits.of(settings)
     with reporter.stage("read", len(files), desc="Reading", unit="file") as tick:
-        for source, live_id, result in _results(files, live, identities, max_bytes, checked_ns):
+        for source, live_id, result in _results(files, live, identities, limits, checked_ns):
             tick(1)
             if isinstance(result, LoadError):
                 skipped.append(
@@ -119,7 +119,7 @@ def _results(
     files: Sequence[tuple[Path, os.stat_result]],
     live: Mapping[str, str],
     identities: Mapping[str, FileIdentity],
-    max_bytes: int,
+    limits: Limits,
     checked_ns: int,
 ) -> Iterator[tuple[str, str | None, Result | LoadError]]:
     """Each file's source, its live document's id, and what reading it gave (or why it
@@ -140,9 +140,9 @@ def _results(
             ready.append((source, live_id, None))
             jobs.append((path, stat, known))
     workers = reader_processes(len(jobs))
-    pool = ReaderPool(workers, max_bytes=max_bytes, checked_ns=checked_ns) if workers else None
+    pool = ReaderPool(workers, limits=limits, checked_ns=checked_ns) if workers else None
     try:
-        answers = pool.read(jobs) if pool else (_here(job, max_bytes, checked_ns) for job in jobs)
+        answers = pool.read(jobs) if pool else (_here(job, limits, checked_ns) for job in jobs)
         for source, live_id, result in ready:
             yield source, live_id, result if result is not None else next(answers)
     finally:
@@ -150,15 +150,15 @@ def _results(
             pool.close()
 
 
-def _here(job: Job, max_bytes: int, checked_ns: int) -> Result | LoadError:
+def _here(job: Job, limits: Limits, checked_ns: int) -> Result | LoadError:
     try:
-        return look(*job, max_bytes, checked_ns)
+        return look(*job, limits, checked_ns)
     except LoadError as err:
         return err
 
 
 def look(
-    path: Path, stat: FileStat, known: FileIdentity | None, max_bytes: int, checked_ns: int
+    path: Path, stat: FileStat, known: FileIdentity | None, limits: Limits, checked_ns: int
 ) -> Result:
     """What a file holds: its document id, the document when it must be read, and its
     new identity when there is one to record.
@@ -168,12 +168,14 @@ def look(
     """
     if known is not None and known.unchanged(stat):
         return known.doc_id, None, None
-    data = read_bytes(path, max_bytes)
+    data = read_bytes(path, limits.max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     source = str(path)
     if known is not None and known.sha256 == digest:  # touched, not changed
         return known.doc_id, None, FileIdentity(source, stat, digest, known.doc_id, checked_ns)
-    doc = load_document(path, max_bytes=max_bytes, data=data)
+    doc = load_document(
+        path, max_bytes=limits.max_bytes, data=data, max_image_pixels=limits.max_image_pixels
+    )
     return doc.doc_id, doc, FileIdentity(source, stat, digest, doc.doc_id, checked_ns)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError
+from ..ingest.loaders import Limits
 from ..storage.identities import FileIdentity, FileStat
 from ..types import Document
 
@@ -44,12 +45,12 @@ class ReaderPool:
 
     Args:
         workers: how many processes.
-        max_bytes: files larger than this are refused.
+        limits: files larger than these are refused.
         checked_ns: the clock when the build started checking files.
     """
 
-    def __init__(self, workers: int, *, max_bytes: int, checked_ns: int) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, workers: int, *, limits: Limits, checked_ns: int) -> None:
+        self.limits = limits
         self.checked_ns = checked_ns
         here = str(Path(__file__).resolve().parents[2])  # this sourcier, whatever sys.path says
         path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
@@ -89,7 +90,7 @@ class ReaderPool:
                     "path": str(path),
                     "stat": asdict(stat),
                     "known": _identity_dict(known),
-                    "max_bytes": self.max_bytes,
+                    "limits": asdict(self.limits),
                     "checked_ns": self.checked_ns,
                 }
                 proc.stdin.write(json.dumps(job) + "\n")
@@ -160,7 +161,7 @@ def _serve() -> None:
                 Path(job["path"]),
                 FileStat(**job["stat"]),
                 _identity(job["known"]),
-                job["max_bytes"],
+                Limits(**job["limits"]),
                 job["checked_ns"],
             )
             answer: dict[str, Any] = {

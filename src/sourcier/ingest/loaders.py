@@ -16,7 +16,9 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, InputError, LoadError
 from ..types import Document, Skipped
@@ -27,7 +29,11 @@ from .language import detect_language
 from .ocr import pages_text
 from .pages import join_pages, shift_pages
 from .readers import READERS, Paged, Structured
+from .readers.image import IMAGE_SUFFIXES, check_image
 from .titles import drop_date_label, find_title, title_from_hint
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ then reads every file again (:mod:`sourcier.storage.identities`), instead of tru
 files it read with the older rules. (2: PDF pages are kept, ``.odt`` and ``.pptx`` read.)"""
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_IMAGE_PIXELS = 60_000_000
 _MIB = 1024 * 1024
 _MAX_DEPTH = 64
 
@@ -251,12 +258,29 @@ def _unsupported(suffix: str) -> LoadError:
 # --------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a file may weigh to be read: bytes, and pixels for an image read by OCR
+    (``Settings.index.max_file_mb`` and ``max_image_mp``)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            int(settings.index.max_file_mb * 1024 * 1024),
+            int(settings.index.max_image_mp * 1_000_000),
+        )
+
+
 def load_document(
     path: str | Path,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     source: str | None = None,
     data: bytes | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Document:
     """Read one file into a cleaned :class:`Document`.
 
@@ -268,6 +292,7 @@ def load_document(
         source: recorded as ``Document.source``; defaults to ``str(path)``.
         data: the file's bytes, when the caller has read them already
             (:func:`read_bytes`).
+        max_image_pixels: a larger image is refused, with its size.
 
     Returns:
         The document: ``doc_id`` is the sha256 of the cleaned text (and pages,
@@ -286,6 +311,8 @@ def load_document(
         raise _unsupported(suffix)
     if data is None:
         data = read_bytes(p, max_bytes)
+    if suffix in IMAGE_SUFFIXES:
+        check_image(data, max_image_pixels)
     try:
         read = READERS.get(suffix)(data)
     except LoadError:

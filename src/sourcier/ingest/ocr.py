@@ -31,7 +31,8 @@ LANGUAGES = "fra+eng"
 DPI = 300
 """Pages are rendered at this resolution for OCR (Tesseract's recommendation)."""
 MAX_PIXELS = 60_000_000
-"""An image larger than this (60 megapixels; an A4 page at 300 dpi is 8.7) is refused."""
+"""A PDF page rendered for OCR larger than this (60 megapixels; an A4 page at 300 dpi is
+8.7) is refused; an image file's limit is the setting ``index.max_image_mp``."""
 PAGE_TIMEOUT_S = 300
 INSTALL_HINT = (
     "install Tesseract to read it by OCR: apt install tesseract-ocr tesseract-ocr-fra, "
@@ -155,12 +156,13 @@ def parse_tsv(tsv: str) -> OcrPage:
     return OcrPage(text, mean, tuple(words))
 
 
-def check_size(width: int, height: int) -> None:
-    """Refuse an image over :data:`MAX_PIXELS`, with its size."""
-    if width * height > MAX_PIXELS:
+def check_size(width: int, height: int, max_pixels: int | None = None) -> None:
+    """Refuse an image over ``max_pixels`` (default :data:`MAX_PIXELS`), with its size."""
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > limit:
         raise LoadError(
             f"image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), over the "
-            f"{MAX_PIXELS / 1e6:.0f} MP limit for OCR",
+            f"{limit / 1e6:g} MP limit for OCR",
             code="image_too_large",
             width=width,
             height=height,

@@ -1,5 +1,6 @@
 """Images (``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff``): read by OCR
-(:mod:`sourcier.ingest.ocr`), when Tesseract is installed.
+(:mod:`sourcier.ingest.ocr`), when Tesseract is installed. Their size in pixels is
+checked first (:func:`check_image`, by ``load_document`` with the configured limit).
 
 An image whose OCR finds fewer than :data:`MIN_WORDS` words, or reads them with a mean
 confidence under :data:`MIN_CONFIDENCE`, is a photo or a logo, not a document: it is
@@ -13,6 +14,7 @@ import io
 from ...errors import LoadError
 from .. import ocr
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 MIN_WORDS = 5
 MIN_CONFIDENCE = 50.0
 
@@ -21,7 +23,6 @@ def read_image(data: bytes) -> tuple[str, str | None]:
     why = ocr.missing()
     if why:
         raise LoadError(f"an image is read by OCR: {why}; {ocr.INSTALL_HINT}", code="ocr_missing")
-    _check_size(data)
     page = ocr.recognise(data)
     if len(page.words) < MIN_WORDS or page.confidence < MIN_CONFIDENCE:
         raise LoadError(
@@ -33,7 +34,12 @@ def read_image(data: bytes) -> tuple[str, str | None]:
     return page.text, None
 
 
-def _check_size(data: bytes) -> None:
+def check_image(data: bytes, max_pixels: int) -> None:
+    """Refuse an image over ``max_pixels``, with its size, or one that does not open.
+
+    Raises:
+        LoadError: too large (``image_too_large``) or damaged (``image_corrupt``).
+    """
     try:
         from PIL import Image
     except ImportError:  # Tesseract reads the image itself; only the size check is lost
@@ -45,4 +51,4 @@ def _check_size(data: bytes) -> None:
         raise LoadError(
             f"corrupt or unreadable image ({type(err).__name__})", code="image_corrupt"
         ) from err
-    ocr.check_size(width, height)
+    ocr.check_size(width, height, max_pixels)
