@@ -88,6 +88,7 @@ def _distance(a: str, b: str) -> int:
 
 
 def main() -> None:
+    import pypdfium2
     from scale_index import platform as cpu_name
 
     from sourcier.ingest import ocr
@@ -103,10 +104,13 @@ def main() -> None:
     raw, references = typeset(texts)
     count = len(references) if not args.pages else min(args.pages, len(references))
     rows: list[dict[str, Any]] = []
+    images: list[bytes] = []
+    document = pypdfium2.PdfDocument(raw)
     for index in range(count):
         t = time.perf_counter()
-        image = ocr.render_pdf_page(raw, index)
+        image = ocr.render_pdf_page(document[index])
         render_s = time.perf_counter() - t
+        images.append(image)
         t = time.perf_counter()
         page = ocr.recognise(image)
         ocr_s = time.perf_counter() - t
@@ -121,7 +125,8 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    scan_s = _scanned_pdf_read(raw, count)
+    document.close()
+    scan_s = _scanned_pdf_read(images)
     chars = sum(r["chars"] for r in rows)
     summary = {
         "date": time.strftime("%Y-%m-%d"),
@@ -143,21 +148,20 @@ def main() -> None:
         args.json.write_text(json.dumps({"summary": summary, "pages": rows}, indent=1))
 
 
-def _scanned_pdf_read(raw: bytes, count: int) -> float:
-    """Seconds to read, as a build does (``load_document``), a PDF whose ``count`` pages
-    are only the images of the typeset ones (a scan): OCR with one process per core."""
+def _scanned_pdf_read(images: list[bytes]) -> float:
+    """Seconds to read, as a build does (``load_document``), a PDF whose pages are only
+    ``images`` (the typeset pages rendered: a scan): OCR with one process per core."""
     import io
     import tempfile
 
     from fpdf import FPDF
 
-    from sourcier.ingest import ocr
     from sourcier.ingest.loaders import load_document
 
     pdf = FPDF(format="A4")
-    for index in range(count):
+    for image in images:
         pdf.add_page()
-        pdf.image(io.BytesIO(ocr.render_pdf_page(raw, index)), x=0, y=0, w=210, h=297)
+        pdf.image(io.BytesIO(image), x=0, y=0, w=210, h=297)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scan.pdf"
         pdf.output(str(path))

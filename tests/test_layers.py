@@ -18,7 +18,7 @@ import sourcier
 PACKAGE = Path(sourcier.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"types", "errors", "words", "files", "registry", "lazy", "paths"},
+    {"types", "errors", "words", "files", "registry", "lazy", "paths", "machine"},
     {"settings", "messages", "analysis"},
     {"ingest"},
     {"embed"},

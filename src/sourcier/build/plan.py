@@ -236,7 +236,7 @@ def live_documents(old: LiveState | None, sources: Sources) -> dict[str, LiveDoc
     ``None`` otherwise (the few that matter are looked up after reading)."""
     if old is None:
         return {}
-    if sources.sync and (sources.roots or (bool(sources.documents) and sources.sync)):
+    if sources.sync and (sources.roots or sources.documents):
         return old.all_documents()
     return None
 

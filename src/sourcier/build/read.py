@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..ingest.loaders import Limits, load_document, read_bytes, scan
+from ..machine import cores
 from ..settings import Settings
 from ..storage.identities import FileIdentity, FileStat
 from ..types import Document, Skipped
@@ -109,10 +110,10 @@ about a tenth of a second to start)."""
 def reader_processes(files: int) -> int:
     """How many reader processes for ``files`` files to read: none for a few, else half
     the cores (the other half embeds meanwhile), between 1 and 4."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if files < POOL_MIN or (cores or 1) < 2:
+    n = cores()
+    if files < POOL_MIN or n < 2:
         return 0
-    return max(1, min(4, (cores or 1) // 2))
+    return max(1, min(4, n // 2))
 
 
 def _results(

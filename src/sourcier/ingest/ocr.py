@@ -3,8 +3,8 @@
 Tesseract is a program, not a Python package: ``apt install tesseract-ocr
 tesseract-ocr-fra`` (Debian, Ubuntu) puts it and its French data on the machine, and
 ``pip install 'sourcier[ocr]'`` adds pypdfium2, which renders a PDF's pages to images.
-:func:`available` says whether both are there; without them a scan is skipped with
-:data:`INSTALL_HINT` and nothing else changes.
+:func:`missing` and :func:`pdf_renderer_missing` say whether both are there; without
+them a scan is skipped with :data:`INSTALL_HINT` and nothing else changes.
 
 Each page image goes to ``tesseract - - -l fra+eng tsv`` on a pipe (no temporary
 files); its TSV gives the words, their boxes and confidences. Words are joined into
@@ -22,8 +22,10 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import LoadError
+from ..machine import cores
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,7 @@ def missing() -> str:
 
 def workers() -> int:
     """How many pages to OCR at once: one per core, at most 4."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, cores or 1))
+    return min(4, cores())
 
 
 def pdf_renderer_missing() -> bool:
@@ -169,24 +170,19 @@ def check_size(width: int, height: int, max_pixels: int | None = None) -> None:
         )
 
 
-def render_pdf_page(data: bytes, index: int) -> bytes:
-    """Page ``index`` (0-based) of a PDF as a PNG at :data:`DPI`, for OCR."""
+def render_pdf_page(page: Any) -> bytes:
+    """A page of a PDF opened with pypdfium2 (``pypdfium2.PdfDocument(data)[index]``) as
+    a PNG at :data:`DPI`, for OCR. The caller opens the document once for all its pages
+    (and on one thread: pdfium is not thread-safe)."""
     import io
 
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(data)
-    try:
-        page = pdf[index]
-        width, height = page.get_size()
-        scale = DPI / 72
-        check_size(int(width * scale), int(height * scale))
-        image = page.render(scale=scale, grayscale=True).to_pil()
-        out = io.BytesIO()
-        image.save(out, format="PNG")
-        return out.getvalue()
-    finally:
-        pdf.close()
+    width, height = page.get_size()
+    scale = DPI / 72
+    check_size(int(width * scale), int(height * scale))
+    image = page.render(scale=scale, grayscale=True).to_pil()
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def confidence_note(pages: list[int], confidences: list[float]) -> str:

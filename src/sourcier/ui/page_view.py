@@ -20,7 +20,9 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..ingest import ocr
 from ..types import Document
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,7 @@ def page_images(doc: Document, start: int, end: int) -> list[PageImage]:
     except ImportError:
         return []
     try:
-        data = path.read_bytes()
-        pdf = pypdfium2.PdfDocument(data)
+        pdf = pypdfium2.PdfDocument(path.read_bytes())
     except Exception:  # the file changed into something unreadable since it was indexed
         logger.debug("cannot open %s for its page view", path, exc_info=True)
         return []
@@ -79,7 +80,7 @@ def page_images(doc: Document, start: int, end: int) -> list[PageImage]:
                 break
             lo, hi = _page_range(doc, number)
             quote = doc.text[max(start, lo) : min(end, hi)]
-            out.append(_page(pdf, data, number, quote))
+            out.append(_page(pdf, number, quote))
         return out
     finally:
         pdf.close()
@@ -91,8 +92,8 @@ def _page_range(doc: Document, number: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _page(pdf: object, data: bytes, number: int, quote: str) -> PageImage:
-    page = pdf[number - 1]  # type: ignore[index]
+def _page(pdf: Any, number: int, quote: str) -> PageImage:
+    page = pdf[number - 1]
     width, height = page.get_size()
     image = page.render(scale=SCALE).to_pil()
     png = io.BytesIO()
@@ -100,10 +101,10 @@ def _page(pdf: object, data: bytes, number: int, quote: str) -> PageImage:
     textpage = page.get_textpage()
     count = textpage.count_chars()
     chars = [textpage.get_text_range(i, 1) for i in range(count)]
-    if sum(c.isalnum() for c in chars) >= 20:
+    if sum(c.isalnum() for c in chars) >= ocr.MIN_TEXT_CHARS:
         boxes = _text_boxes(chars, textpage, quote, width, height)
     else:  # a scan: its words were read by OCR
-        boxes = _ocr_boxes(data, number, quote)
+        boxes = _ocr_boxes(page, quote)
     return PageImage(number, png.getvalue(), tuple(boxes or ()), boxes is not None)
 
 
@@ -138,12 +139,10 @@ def _text_boxes(
     )
 
 
-def _ocr_boxes(data: bytes, number: int, quote: str) -> list[Box] | None:
-    from ..ingest import ocr
-
+def _ocr_boxes(page: Any, quote: str) -> list[Box] | None:
     if ocr.missing():
         return None
-    image = ocr.render_pdf_page(data, number - 1)
+    image = ocr.render_pdf_page(page)
     from PIL import Image
 
     with Image.open(io.BytesIO(image)) as shown:

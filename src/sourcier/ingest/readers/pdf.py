@@ -123,12 +123,15 @@ def _recognised(data: bytes, numbers: list[int]) -> Iterator[tuple[int, ocr.OcrP
     pages rendered ahead. An interruption cancels the pages not started."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    import pypdfium2
+
     ahead = 2 * ocr.workers()
     pending: deque[tuple[int, Future[ocr.OcrPage]]] = deque()
     pool = ThreadPoolExecutor(ocr.workers())
+    pdf = pypdfium2.PdfDocument(data)  # opened once for every page it renders
     try:
         for number in numbers:
-            image = ocr.render_pdf_page(data, number - 1)
+            image = ocr.render_pdf_page(pdf[number - 1])
             pending.append((number, pool.submit(ocr.recognise, image)))
             if len(pending) >= ahead:
                 done, future = pending.popleft()
@@ -138,6 +141,7 @@ def _recognised(data: bytes, numbers: list[int]) -> Iterator[tuple[int, ocr.OcrP
             yield done, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        pdf.close()
 
 
 HEADING_RATIO = 1.2
