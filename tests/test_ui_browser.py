@@ -1,6 +1,6 @@
 """End to end in a real browser: headless Debian Chromium driven by Playwright.
 
-The server runs in a subprocess (``sourcier.ui.serve``) on a free loopback port, over a
+The server runs in a subprocess (``sourcier.server.serve``) on a free loopback port, over a
 temporary index of the bundled corpus built with the real default model. Screenshots go
 to ``test-artifacts/`` (git-ignored); with ``SOURCIER_UPDATE_SCREENSHOT=1`` the answer
 screenshot also replaces ``docs/ui-screenshot.png``, the README's picture.
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
 SERVER = """
 import sys
 from sourcier import build_index
-from sourcier.ui import serve
+from sourcier.server.serve import serve
 
 index, uploads, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 build_index(index=index, show_progress=False)

@@ -41,8 +41,8 @@ def fsync_files(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def write_atomic(path: Path, content: Content) -> None:
-    """Replace ``path`` with ``content`` in one rename, flushed to disk.
+def write_atomic(path: Path, content: Content, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``content`` in one rename, flushed to disk, with ``mode``.
 
     Readers see the old file or the new one. A write that fails leaves no temporary.
     """
@@ -59,7 +59,7 @@ def write_atomic(path: Path, content: Content) -> None:
                 content(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ INDEX_OPTION = index_option(
 _LAZY_COMMANDS = {
     "serve": ("sourcier.cli.serve", "serve_cmd"),
     "password": ("sourcier.cli.serve", "password_cmd"),
+    "token": ("sourcier.cli.serve", "token_cmd"),
     "eval": ("sourcier.cli.eval", "eval_cmd"),
 }
 

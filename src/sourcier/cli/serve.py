@@ -1,4 +1,5 @@
-"""``sourcier serve`` (the chat UI and its API) and ``sourcier password`` (auth-file lines).
+"""``sourcier serve`` (the chat UI and its APIs), ``sourcier password`` (auth-file lines)
+and ``sourcier token`` (API tokens).
 
 The UI's modules are imported when a command runs, so ``sourcier --help`` stays cheap.
 """
@@ -6,6 +7,7 @@ The UI's modules are imported when a command runs, so ``sourcier --help`` stays 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -91,8 +93,8 @@ def serve_cmd(
     Beyond this machine (--host 0.0.0.0), give a login (--auth, --auth-file) or
     --read-only; sourcier refuses to expose uploads and removals to anyone otherwise.
     """
+    from ..server.serve import serve
     from ..ui.access import access_from_options
-    from ..ui.serve import serve
 
     try:
         access = access_from_options(
@@ -132,3 +134,63 @@ def password_cmd(user: str, password: str | None) -> None:
     from ..ui.access import hash_password
 
     click.echo(f"{user.strip()}:{hash_password(password)}")
+
+
+@click.group("token")
+def token_cmd() -> None:
+    """API tokens for `sourcier serve --auth …` (Authorization: Bearer TOKEN).
+
+    A token is shown once, when it is made; the index keeps only its hash.
+    """
+
+
+@token_cmd.command("create")
+@index_option("Index folder whose server the token opens (default: the default index).")
+@click.argument("name")
+def token_create(index_path: Path | None, name: str) -> None:
+    """Make a token called NAME and print it (only the token goes to stdout)."""
+    store = _token_store(index_path)
+    try:
+        token = store.create(name)
+    except SourcierError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"Token {name!r} created; it is shown only now:", err=True)
+    click.echo(token)
+
+
+@token_cmd.command("revoke")
+@index_option("Index folder (default: the default index).")
+@click.argument("name")
+def token_revoke(index_path: Path | None, name: str) -> None:
+    """Revoke the token NAME (a running server refuses it from its next request)."""
+    try:
+        _token_store(index_path).revoke(name)
+    except SourcierError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"Token {name!r} revoked.")
+
+
+@token_cmd.command("list")
+@index_option("Index folder (default: the default index).")
+def token_list(index_path: Path | None) -> None:
+    """The tokens' names and creation dates (never the tokens)."""
+    try:
+        tokens = _token_store(index_path).list()
+    except SourcierError as err:
+        raise click.ClickException(str(err)) from None
+    if not tokens:
+        click.echo("No token.")
+    for token in tokens:
+        click.echo(f"{token.name}\t{token.created}")
+
+
+def _token_store(index_path: Path | None) -> Any:
+    from ..paths import default_index_dir
+    from ..server.tokens import TokenStore, tokens_path
+
+    folder = index_path if index_path is not None else default_index_dir()
+    if not (folder / "CURRENT").exists():
+        raise click.ClickException(
+            f"no index at {folder}: build it first (sourcier index), or give --index"
+        )
+    return TokenStore(tokens_path(folder))

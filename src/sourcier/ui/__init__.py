@@ -7,8 +7,8 @@ cleaned document, the corpus (list, upload, removal) and the query settings.
 Modules: :mod:`~.layout` (the app and its wiring), :mod:`~.handlers` (what each event
 does), :mod:`~.library` (the shared index, uploads and removals), :mod:`~.render` (HTML
 and markdown, every document text escaped), :mod:`~.uploads` (upload names and checks),
-:mod:`~.style` (CSS and panel scripts) and :mod:`~.serve` (``serve()``; the commands
-are in :mod:`sourcier.cli.serve`).
+:mod:`~.style` (CSS and panel scripts). Serving the page with the APIs is
+:mod:`sourcier.server` (``serve()``); the commands are in :mod:`sourcier.cli.serve`.
 
 gradio is imported inside the functions that need it; importing this package is cheap.
 """
@@ -35,7 +35,6 @@ from .render import (
     render_sources,
     stream_steps,
 )
-from .serve import serve
 from .uploads import (
     ALLOWED_EXTENSIONS,
     MAX_UPLOAD_MB,
@@ -71,7 +70,6 @@ __all__ = [
     "render_report",
     "render_sources",
     "sanitize_filename",
-    "serve",
     "store_upload",
     "stream_steps",
 ]

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
@@ -64,20 +65,36 @@ def check_upload(name: str, size: int, *, max_mb: float = MAX_UPLOAD_MB) -> str 
     The reasons are the core's (the skip reasons of ``sourcier index``, said in French by
     :func:`~sourcier.messages.say_reason`), so the two never disagree.
     """
+    refusal = upload_refusal(name, size, max_mb=max_mb)
+    if refusal is None:
+        return None
+    return say_reason(refusal.code, refusal.reason, "fr", **refusal.params)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an upload is refused: a skip-reason code, the English reason, its values."""
+
+    code: str
+    reason: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def upload_refusal(name: str, size: int, *, max_mb: float = MAX_UPLOAD_MB) -> Refusal | None:
+    """Why an upload named ``name`` of ``size`` bytes is refused before reading it, or None
+    (no extension, a type sourcier does not read, too large, empty)."""
     suffix = Path(sanitize_filename(name)).suffix.lower()
     if not suffix:
-        return say_reason("no_extension", "file has no extension", "fr")
+        return Refusal("no_extension", "file has no extension")
     if suffix not in ALLOWED_EXTENSIONS:
-        return say_reason(
-            "unsupported_type", f"unsupported file type {suffix}", "fr", suffix=suffix
-        )
+        return Refusal("unsupported_type", f"unsupported file type {suffix}", {"suffix": suffix})
     limit = int(max_mb * 1024 * 1024)
     if size > limit:
-        return say_reason(
-            "too_large", "file too large", "fr", size_bytes=int(size), limit_bytes=limit
+        return Refusal(
+            "too_large", "file too large", {"size_bytes": int(size), "limit_bytes": limit}
         )
     if size == 0:
-        return say_reason("empty", "file is empty", "fr")
+        return Refusal("empty", "file is empty")
     return None
 
 
