@@ -1,14 +1,19 @@
-"""Gradio entry point: `gradio app/app.py` (reloads on edit) or `python app/app.py`.
+"""Gradio entry point: `gradio app/app.py` (the page alone, reloaded on edit) or
+`python app/app.py` (the page and the HTTP APIs, as `sourcier serve`).
 
 Serves the default index (built from the bundled corpus on first run; set
-SOURCIER_INDEX to serve another). `sourcier serve` is the same app with options.
+SOURCIER_INDEX to serve another). `sourcier serve` is the same server with options.
 """
 
 import os
 
-from sourcier.ui import build_app
-
-demo = build_app(index=os.environ.get("SOURCIER_INDEX") or None)
+INDEX = os.environ.get("SOURCIER_INDEX") or None
 
 if __name__ == "__main__":
-    demo.launch()
+    from sourcier.server.serve import serve
+
+    serve(index=INDEX)
+else:  # `gradio app/app.py` imports this module and serves `demo`
+    from sourcier.ui import build_app
+
+    demo = build_app(index=INDEX)

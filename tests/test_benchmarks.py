@@ -40,6 +40,7 @@ def test_every_kept_script_has_a_smoke_test() -> None:
         "cold_start.py",
         "compare_langchain.py",
         "dense_ann.py",
+        "http_api.py",
         "index_speed.py",
         "ocr_pages.py",
         "ray_ingest.py",
@@ -83,6 +84,23 @@ def test_cold_start_times_the_stages_and_the_commands(shared_hashing_index: Path
     medians = json.loads(out.read_text())["median_s"]
     assert {"import", "index_open", "answer", "warm_ask_p50", "cli_ask"} <= set(medians)
     assert all(v >= 0 for v in medians.values())
+
+
+def test_http_api_times_the_three_ways_and_checks_every_quote_under_load(
+    shared_hashing_index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "http.json"
+    _run(
+        "http_api.py",
+        *("--index", str(shared_hashing_index), "--rounds", "1", "--clients", "3"),
+        *("--per-client", "2", "--json", str(out)),
+    )
+    result = json.loads(out.read_text())
+    assert {"in_process", "api_v1", "gradio_client"} <= set(result["sequential"])
+    load = result["concurrent"]
+    assert load["requests"] == 6 and load["errors"] == 0
+    assert load["quotes_exact"] == load["quotes_checked"] > 0
+    assert result["machine"]["cpu"]
 
 
 def test_scale_index_measures_build_updates_merge_and_search(tmp_path: Path) -> None:

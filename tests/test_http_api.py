@@ -69,6 +69,16 @@ def test_ask_returns_the_same_answer_json_as_the_python_api(served) -> None:
     _exact(got, index)
 
 
+def test_a_body_sent_as_curl_d_sends_it_is_read_as_json(served) -> None:
+    client, _ = served
+    response = client.post(
+        "/api/v1/ask",
+        content=json.dumps({"question": SCS}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200 and response.json()["citations"]
+
+
 def test_ask_streams_server_sent_events_ending_with_the_answer(served) -> None:
     client, index = served
     response = client.post("/api/v1/ask", json={"question": SCS, "stream": True})

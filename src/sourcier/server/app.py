@@ -47,7 +47,7 @@ def create_server(
     from ..ui.layout import AUTH_MESSAGE, build_app
     from ..ui.uploads import MAX_UPLOAD_MB
     from .chat_completions import create_openai_app
-    from .rest import create_rest_app
+    from .rest import JsonBodies, create_rest_app
 
     access = access or Access()
     limiter = limiter or ClientLimiter()
@@ -60,7 +60,9 @@ def create_server(
     )
     max_upload = int(MAX_UPLOAD_MB * (1 << 20)) * UPLOAD_FILES_AT_ONCE + (1 << 20)
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    rest = BodyLimits(create_rest_app(service), max_upload=max_upload, body_seconds=body_seconds)
+    rest = BodyLimits(
+        JsonBodies(create_rest_app(service)), max_upload=max_upload, body_seconds=body_seconds
+    )
     chat = BodyLimits(create_openai_app(service), max_upload=0, body_seconds=body_seconds)
     root.mount("/api/v1", rest)
     root.mount("/v1", chat)

@@ -169,6 +169,22 @@ def create_rest_app(service: Service) -> FastAPI:
     return app
 
 
+class JsonBodies:
+    """ASGI wrapper reading every non-multipart body as JSON, whatever its declared type,
+    so ``curl -d '{"question": …}'`` (sent as a form) works as documented."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+            declared = dict(scope["headers"]).get(b"content-type", b"")
+            if not declared.startswith(b"multipart/"):
+                scope = dict(scope, headers=[*headers, (b"content-type", b"application/json")])
+        await self.app(scope, receive, send)
+
+
 def _check_uploads(files: list[Any]) -> None:
     """Refuse the whole upload before storing anything: 415 for a type sourcier does not
     read, 413 for a file too large, 400 for an empty one."""
