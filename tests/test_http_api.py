@@ -472,3 +472,67 @@ def test_token_commands_show_a_token_once_and_keep_only_its_hash(
     assert gone.exit_code == 1 and "no token named" in gone.output
     nowhere = runner.invoke(main, ["token", "create", "--index", str(tmp_path / "none"), "x"])
     assert nowhere.exit_code == 1 and "no index" in nowhere.output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "question",
+        {"question": 42},
+        {"question": None},
+        {"question": SCS, "k": 10**30},
+        {"question": SCS, "k": -1},
+        {"question": SCS, "history": "hello"},
+        {"question": SCS, "history": [{"role": "system", "content": "x"}]},
+        {"question": SCS, "history": [{"role": "user"}]},
+        {"question": SCS, "filters": {"doc_ids": "abc"}},
+        {"question": SCS, "filters": {"date_from": "2024", "date_to": "2020"}},
+        {"question": SCS, "answer_mode": "poetic"},
+        {"question": "x" * 100_000},
+        {"question": "\x00\ud800"},
+    ],
+)
+def test_no_user_input_gets_a_500(served, body) -> None:
+    client, _ = served
+    response = client.post("/api/v1/ask", content=json.dumps(body))
+    assert 400 <= response.status_code < 500, response.text
+    error = response.json()["error"]
+    assert error["code"] and error["message"] and "Traceback" not in response.text
+
+
+def test_a_generative_stream_sends_drafts_then_the_verified_answer(
+    tmp_path: Path, shared_hashing_index: Path
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    reply = "Le pôle SCS est présidé par Jean-Pierre Henry [1]. Il a 500 salariés [2]."
+    app, index = _app(tmp_path, shared_hashing_index, llm=FakeListChatModel(responses=[reply]))
+    client = TestClient(app)
+    assert client.get("/api/v1/health").json()["chat_model"] == "FakeListChatModel"
+    events = _events(client.post("/api/v1/ask", json={"question": SCS, "stream": True}).text)
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("delta") >= 2 and kinds[-1] == "answer"
+    draft = "".join(json.loads(data)["text"] for kind, data in events if kind == "delta")
+    final = json.loads(events[-1][1])
+    assert "500" in draft and "500" not in final["answer"]  # the unsupported sentence is gone
+    assert final["mode"] == "generative"
+    _exact(final, index)
+
+
+def test_a_failing_model_is_a_notice_in_the_stream_not_an_error(
+    tmp_path: Path, shared_hashing_index: Path
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    class Broken(FakeListChatModel):
+        def _stream(self, *args, **kwargs):
+            raise ConnectionError("Connection refused")
+
+    app, _ = _app(tmp_path, shared_hashing_index, llm=Broken(responses=["x"]))
+    events = _events(
+        TestClient(app).post("/api/v1/ask", json={"question": SCS, "stream": True}).text
+    )
+    notices = [json.loads(data)["message"] for kind, data in events if kind == "notice"]
+    assert notices and "Connection refused" in notices[0]
+    assert events[-1][0] == "answer" and json.loads(events[-1][1])["mode"] == "extractive"

@@ -7,6 +7,7 @@ the JSON form of ``sourcier ask --json``.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,11 +15,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 
-from ..errors import InputError
-from .problems import ApiError
+from ..errors import InputError, SourcierError
+from .problems import ApiError, language, message_of
+from .problems import body as problem_body
 from .schemas import AskBody, SearchBody
 from .service import Service, install_errors
 from .streaming import in_thread, sse
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Questions answered from the indexed documents, each answer with its evidence: the "
@@ -61,7 +65,8 @@ def create_rest_app(service: Service) -> FastAPI:
         client = request.state.client
         options = service.answer_options(body.options())
         if body.stream:
-            return await _stream(service, client, body.question, options)
+            lang = language(request.headers.get("accept-language"))
+            return await _stream(service, client, body.question, options, lang)
         from starlette.concurrency import run_in_threadpool
 
         with service.budget(client):
@@ -209,7 +214,9 @@ def _size(file: Any) -> int:
     return size
 
 
-async def _stream(service: Service, client: str, question: str, options: dict[str, Any]) -> Any:
+async def _stream(
+    service: Service, client: str, question: str, options: dict[str, Any], lang: str
+) -> Any:
     """The answer as server-sent events; a refusal before the first event is plain JSON
     (400, 429…), since no stream has started yet."""
     from fastapi.responses import StreamingResponse
@@ -256,6 +263,12 @@ async def _stream(service: Service, client: str, question: str, options: dict[st
                     item = await stream.__anext__()
                 except StopAsyncIteration:
                     return
+        except SourcierError as err:  # after the stream started: said as its last event
+            yield sse(problem_body(err.code or "error", message_of(err, lang)), event="error")
+        except Exception:
+            log.exception("the answer stream failed")
+            message = "internal error" if lang != "fr" else "Erreur interne du serveur."
+            yield sse(problem_body("internal_error", message), event="error")
         finally:
             import anyio
 

@@ -3,9 +3,21 @@ them and a body that does not fit is a 400 saying which field)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _unicode(text: str) -> str:
+    """Refuse a lone surrogate (JSON can carry one; no text can be written with it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text is not valid Unicode (a lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class Filters(BaseModel):
@@ -23,14 +35,14 @@ class Turn(BaseModel):
     """One earlier message of the conversation."""
 
     role: Literal["user", "assistant"]
-    content: str
+    content: Text
 
 
 class SearchBody(BaseModel):
     """``POST /search``."""
 
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(description="What to look for, in French or English.")
+    query: Text = Field(description="What to look for, in French or English.")
     k: int | None = Field(None, description="How many passages (default: the index's).")
     mode: Literal["hybrid", "dense", "bm25"] | None = None
     filters: Filters | None = None
@@ -40,7 +52,7 @@ class AskBody(BaseModel):
     """``POST /ask``."""
 
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="The question, in French or English.")
+    question: Text = Field(description="The question, in French or English.")
     k: int | None = Field(None, description="Passages to read (default: the index's).")
     mode: Literal["hybrid", "dense", "bm25"] | None = None
     filters: Filters | None = None
@@ -64,7 +76,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: Text | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
         """The message's text (the text parts joined; images and other parts ignored)."""
