@@ -220,24 +220,22 @@ def concurrent(url: str, index: Path, *, clients: int, each: int) -> dict[str, o
 
 
 def machine() -> dict[str, object]:
-    cpu = platform.processor() or "unknown"
+    """The CPU (name, family/model, the vector features that matter here) and cores."""
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
-        flags = []
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = info.get("flags", "").split()
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
     return {
-        "cpu": cpu,
+        "cpu": info.get("model name") or platform.processor() or "unknown",
+        "family_model": f"{info.get('cpu family', '?')}/{info.get('model', '?')}",
         "cores": os.cpu_count(),
         "flags": [f for f in wanted if f in flags],
+        "load_before": os.getloadavg()[0],
         "python": platform.python_version(),
     }
 
