@@ -88,7 +88,8 @@ def serve_cmd(
     insecure: bool,
     rate_limit: float | None,
 ) -> None:
-    """Start the chat UI (Gradio) on http://HOST:PORT.
+    """Start the chat UI on http://HOST:PORT, with the HTTP API under /api/v1 (reference
+    at /api/v1/docs) and an OpenAI-compatible endpoint under /v1, on the same port.
 
     Beyond this machine (--host 0.0.0.0), give a login (--auth, --auth-file) or
     --read-only; sourcier refuses to expose uploads and removals to anyone otherwise.
