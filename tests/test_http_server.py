@@ -157,6 +157,28 @@ def test_a_client_that_disconnects_mid_stream_gives_its_slots_back(
         server.close()
 
 
+def test_a_stream_may_last_longer_than_the_time_for_its_body(
+    tmp_path: Path, shared_hashing_index: Path
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    reply = "Le pôle SCS est présidé par Jean-Pierre Henry [1]. " * 8
+    llm = FakeListChatModel(responses=[reply], sleep=0.05)  # about 2 s of deltas
+    server = _start(tmp_path, shared_hashing_index, llm=llm, body_seconds=0.5)
+    base = next(server)
+    try:
+        started = time.monotonic()
+        response = httpx.post(
+            f"{base}/api/v1/ask", json={"question": SCS, "stream": True}, timeout=30
+        )
+        assert time.monotonic() - started > 0.5
+        assert response.status_code == 200
+        assert response.text.rstrip().split("\n")[0] == "event: delta"
+        assert "event: answer" in response.text and "event: error" not in response.text
+    finally:
+        server.close()
+
+
 def test_slow_clients_are_cut_off_and_hold_no_worker(url: str) -> None:
     host, port = url.removeprefix("http://").split(":")
     slow = []

@@ -90,9 +90,12 @@ class BodyLimits:
             return
         deadline = time.monotonic() + self.body_seconds
         received = 0
+        complete = False
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, complete
+            if complete:  # the body is in: a stream waiting for the client to leave
+                return await receive()
             left = deadline - time.monotonic()
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
@@ -102,6 +105,7 @@ class BodyLimits:
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise too_large(limit)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, bounded, send)
