@@ -166,6 +166,21 @@ def test_markers_link_to_their_exact_span(shared_hashing_index: Path) -> None:
     assert md.count("](") == len(answer.citations)
 
 
+def test_the_chat_shows_the_line_with_the_fact_in_bold_and_no_other_quote(
+    shared_hashing_index: Path,
+) -> None:
+    index = load_index(shared_hashing_index)
+    answer = ask("Qui préside le pôle SCS ?", index=index)
+    assert len(answer.citations) >= 2 and answer.marked is not None
+    body = answer_markdown(answer).split("\n\n")[0]
+    assert "**Jean-Pierre HENRY**" in body and "Voir aussi" in body
+    for c in answer.citations[1:]:
+        assert escape_markdown(c.quote) not in body
+    # the source card of [1] shows the fact in bold inside its highlighted quote
+    cards = render_sources(answer, index)
+    assert cards.count('<b class="fact">Jean-Pierre HENRY</b>') == 1
+
+
 def test_a_quote_that_looks_like_markup_stays_text() -> None:
     quote = "Voir [ceci](http://x) et <b>cela</b> [2]"
     c = Citation(
@@ -221,7 +236,8 @@ def test_render_sources_highlights_each_quote_in_its_context(shared_hashing_inde
     marks = MARK.findall(out)
     assert len(marks) == len(answer.citations)
     for c, mark in zip(answer.citations, marks, strict=True):
-        assert html.unescape(mark) == index.document(c.doc_id).text[c.start : c.end] == c.quote
+        shown = _text_of(mark)
+        assert shown == index.document(c.doc_id).text[c.start : c.end] == c.quote
         assert f'data-doc="{c.doc_id}" data-start="{c.start}" data-end="{c.end}"' in out
         assert f"[{c.n}]" in out
         assert html.escape(Path(c.source).name) in out

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..answer.glance import line_parts
 from ..errors import SourcierError
 from ..ingest.pages import page_label
 from ..words import MONTHS_EN, MONTHS_FR
 
 if TYPE_CHECKING:
+    from ..answer.glance import LineParts
     from ..storage.reader import DocumentInfo
-    from ..types import Answer, Document
+    from ..types import Answer, Citation, Document, Marked
     from .page_view import PageImage
 
 CONTEXT_CHARS = 200
@@ -225,7 +227,9 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             before, after = _context(text, c.start, c.end)
         else:  # the document changed or was removed since the answer
             before, after = "", (f" ({t['missing']})" if text is None else "")
-        body = f"{escape_html(before)}<mark>{escape_html(c.quote)}</mark>{escape_html(after)}"
+        body = (
+            f"{escape_html(before)}<mark>{_quote_html(c, answer.marked)}</mark>{escape_html(after)}"
+        )
         parts.append(
             _card(
                 n=c.n,
@@ -242,6 +246,17 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             )
         )
     return '<div class="src-list">' + "".join(parts) + "</div>"
+
+
+def _quote_html(c: Citation, fact: Marked | None) -> str:
+    """A quote, escaped, with the answer's marked fact in bold when it lies in it."""
+    if fact is None or fact.n != c.n or not c.start <= fact.start < fact.end <= c.end:
+        return escape_html(c.quote)
+    s, e = fact.start - c.start, fact.end - c.start
+    return (
+        f'{escape_html(c.quote[:s])}<b class="fact">{escape_html(c.quote[s:e])}</b>'
+        f"{escape_html(c.quote[e:])}"
+    )
 
 
 def render_document(
@@ -377,6 +392,8 @@ def answer_markdown(answer: Answer) -> str:
         body = f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
     elif answer.mode == "generative":
         body = _linked_markers(answer)
+    elif (line := line_parts(answer)) is not None:
+        body = _linked_line(answer, line)
     else:
         body = _linked_quotes(answer)
     return body + "\n\n" + answer_footer(answer)
@@ -417,6 +434,19 @@ def _linked_markers(answer: Answer) -> str:
         pos = m.end()
     parts.append(escape_markdown(answer.answer[pos:]))
     return "".join(parts)
+
+
+def _linked_line(answer: Answer, line: LineParts) -> str:
+    """A glance answer: the line, its marked fact in bold, its marker and the "see also"
+    markers linked to their quotes."""
+    by_n = {c.n: c for c in answer.citations}
+    fact = f"**{escape_markdown(line.fact)}**" if line.fact.strip() else escape_markdown(line.fact)
+    text = escape_markdown(line.before) + fact + escape_markdown(line.after)
+    text += " " + _cite_link(by_n[line.n])
+    if line.see_also:
+        links = " ".join(_cite_link(by_n[n]) for n in line.see_also if n in by_n)
+        text += f" — {escape_markdown(line.label)} {links}"
+    return text
 
 
 def _linked_quotes(answer: Answer) -> str:
