@@ -5,16 +5,17 @@ runners-up, whole, with the list a sentence announces), but shows it differently
 
 - the answer text is one line: the lead quote (the best one, or a runner-up that shows
   the asked kind of thing when the best does not), cut to the clause that holds that
-  thing when the concise rules cut it (:func:`sourcier.answer.concise.trim`), its
-  ``[1]``, then "Voir aussi [2] [3]" for the other quotes;
-- every quote stays a citation with its exact span, so what a reader can see (the line
-  and the sources) holds everything the sentences style showed;
-- when the question asks for a kind of thing (who, when, where) and exactly one thing
-  of that kind, not named by the question itself, stands in the line right beside the
-  question's words, in a line that holds most of them, it is marked
-  (:class:`~sourcier.types.Marked`). When there are none or several, or the line is
-  not sure enough, nothing is: a wrong mark misleads more than none. The thresholds
-  (``RULES``) were calibrated on PIAF dev (``benchmarks/answer_line.py --calibrate``).
+  thing when the concise rules cut it (:func:`sourcier.answer.concise.trim`), or, for a
+  sentence longer than ``LONG``, to its clauses around the question's words
+  (:func:`focus`); then its ``[1]`` and "Voir aussi [2] [3]" for the other quotes;
+- every quote stays a citation with its exact span (the lead one whole), so what a
+  reader can see (the line and the sources) holds everything the sentences style showed;
+- when the question asks who, when or where and exactly one thing of that kind, not
+  named by the question itself, stands in the line right beside the question's words,
+  in a line that holds most of them, it is marked (:class:`~sourcier.types.Marked`).
+  When there are none or several, or the line is not sure enough (``RULES``,
+  ``MIN_TERMS``), nothing is: a wrong mark misleads more than none. The thresholds were
+  calibrated on PIAF dev (``benchmarks/answer_line.py --calibrate``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ _PLACE = re.compile(
 # --calibrate); "how many" reached .67 at best (a count of the wrong thing) and is not
 # marked.
 RULES = {"when": (0.5, 8), "where": (0.6, 5), "who": (0.8, 5)}
+# a question with fewer terms ("Quand a-t-il arrêté ?") leans on words it does not say
+MIN_TERMS = 3
+# "Qui est Walter Rodney ?" asks what the person is, not for a name
+_IDENTITY = re.compile(
+    r"^\s*(?i:qui|who)\s+(?i:est|était|fut|is|was)\s+(?:[A-ZÀ-Ý][\wÀ-ÿ'’.-]*\s*){1,4}\?*\s*$"
+)
+
+
+# a lead sentence longer than this is shown from the clauses around the question's words
+LONG = 200
 
 
 @dataclass(frozen=True)
@@ -118,13 +129,41 @@ def lead_first(question: Question, chosen: Sequence[Candidate]) -> list[Candidat
 
 def answer_line(question: Question, lead: Candidate, weights: Mapping[str, float]) -> Line:
     """The stretch of ``lead`` the line shows: the clause that holds the asked thing when
-    the concise rules cut the sentence to it, else the whole quote."""
-    one_sentence = "\n" not in lead.text.strip()
-    if one_sentence:
-        cut = concise.trim(lead, question, weights)
-        if cut.end - cut.start < lead.end - lead.start and concise.shows_entity(question, cut.text):
-            lead = cut
-    return Line(lead.text, lead.start, lead.end)
+    the concise rules cut the sentence to it; a long sentence's clauses around the
+    question's words (:func:`focus`); else the whole quote."""
+    if "\n" in lead.text.strip():  # a sentence with the list it announces: whole
+        return Line(lead.text, lead.start, lead.end)
+    cut = concise.trim(lead, question, weights)
+    if cut.end - cut.start < lead.end - lead.start and concise.shows_entity(question, cut.text):
+        lead = cut
+    if len(lead.text) <= LONG:
+        return Line(lead.text, lead.start, lead.end)
+    s, e = focus(lead.text, question, weights)
+    return Line(lead.text[s:e], lead.start + s, lead.start + e)
+
+
+def focus(
+    sentence: str, question: Question, weights: Mapping[str, float], *, limit: int = LONG
+) -> tuple[int, int]:
+    """The clauses of a long sentence around the one that holds most of the question's
+    words (among those that show the asked kind of thing, when one does), the following
+    clauses first, within ``limit`` characters (offsets into ``sentence``; the whole
+    sentence stays the citation)."""
+    spans = concise.clauses(sentence)
+    if len(spans) < 2:
+        return 0, len(sentence)
+    covs = [coverage(weights, set(analyze(sentence[s:e]))) for s, e in spans]
+    showing = [k for k, (s, e) in enumerate(spans) if concise.shows_entity(question, sentence[s:e])]
+    first = last = max(showing or range(len(spans)), key=lambda k: (covs[k], -k))
+    grown = True
+    while grown:
+        grown = False
+        for k in (last + 1, first - 1):
+            lo, hi = min(first, k), max(last, k)
+            if 0 <= k < len(spans) and spans[hi][1] - spans[lo][0] <= limit:
+                first, last, grown = lo, hi, True
+                break
+    return spans[first][0], spans[last][1]
 
 
 def compose_line(line: str, see_also: Sequence[int], *, language: str) -> str:
@@ -146,14 +185,23 @@ def mark_span(
     if rule is None:
         return None
     least_coverage, most_apart = rule
+    if len(set(question.terms)) < MIN_TERMS or _IDENTITY.match(question.text):
+        return None
     line = text[start:end]
     found = facts(question, line)
     if len(found) != 1 or coverage(weights, set(analyze(line))) < least_coverage:
         return None
     s, e = found[0]
-    if _apart(line, s, e, set(question.terms)) > most_apart:
+    if _apart(line, s, e, _predicate_terms(question.text)) > most_apart:
         return None
     return start + s, start + e
+
+
+def _predicate_terms(question: str) -> set[str]:
+    """The terms of the question's words in lower case ("préside", "membre", "libéré"):
+    a fact beside them answers; one beside the subject's name ("Edward Dickinson Baker
+    (24 février 1811") is often another fact about the subject."""
+    return {t for w in _WORD.findall(question) if w[:1].islower() for t in analyze(w)}
 
 
 def facts(question: Question, line: str) -> list[tuple[int, int]]:
@@ -173,14 +221,15 @@ def facts(question: Question, line: str) -> list[tuple[int, int]]:
 
 
 def _new(found: str, asked: set[str]) -> bool:
-    """Whether a match says something the question does not ("le Pôle SCS" for "Qui
-    préside le pôle SCS ?" is the subject, not the answer)."""
-    words = analyze(found)
-    return not words or any(w not in asked for w in words)
+    """Whether a match names something the question does not: one that shares a word
+    with the question is its subject ("le Pôle SCS" for "Qui préside le pôle SCS ?",
+    "Raymond Poulidor" for "Qui est l'adversaire de Poulidor ?"), not the answer."""
+    return not set(analyze(found)) & asked
 
 
 def _apart(line: str, start: int, end: int, asked: set[str]) -> int:
-    """Characters between ``line[start:end]`` and the nearest word of the question."""
+    """Characters between ``line[start:end]`` and the nearest word with a term of
+    ``asked``."""
     best = len(line)
     for m in _WORD.finditer(line):
         if start <= m.start() < end or not set(analyze(m.group())) & asked:
