@@ -255,9 +255,12 @@ class LineParts:
 def line_parts(answer: Answer) -> LineParts | None:
     """The parts of ``answer``'s line, or ``None`` when its text is not a glance line
     (a refusal, the sentences or concise style, a generative answer)."""
-    if answer.refused or answer.mode != "extractive" or len(answer.sentences) != 1:
+    # a model's sentences the verifier rejected may follow (the extractive answer given
+    # after a model's reply): they are not shown
+    shown = [s for s in answer.sentences if s.supported]
+    if answer.refused or answer.mode != "extractive" or len(shown) != 1:
         return None
-    line = answer.sentences[0].text
+    line = shown[0].text
     if answer.answer != compose_line(line, answer.see_also, language=answer.language):
         return None
     label = SEE_ALSO.get(answer.language, SEE_ALSO["fr"])
