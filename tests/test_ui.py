@@ -5,6 +5,7 @@ Fast: everything runs on the hashing embedder. The real-browser test is test_ui_
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import shutil
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from sourcier import HASHING_MODEL, InputError, Settings, ask, build_index, load_index
 from sourcier.ingest.readers import SUPPORTED_EXTENSIONS
 from sourcier.messages import say
-from sourcier.types import Answer, Citation, Document
+from sourcier.types import Answer, AnswerSentence, Citation, Document
 from sourcier.ui import (
     ALLOWED_EXTENSIONS,
     Access,
@@ -181,6 +182,18 @@ def test_the_chat_shows_the_line_with_the_fact_in_bold_and_no_other_quote(
     assert cards.count('<b class="fact">Jean-Pierre HENRY</b>') == 1
 
 
+def test_the_extractive_answer_given_after_a_model_keeps_its_links(
+    shared_hashing_index: Path,
+) -> None:
+    answer = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
+    rejected = AnswerSentence("Le pôle est présidé par Jules Verne.", (), False, True)
+    fallback = dataclasses.replace(
+        answer, sentences=(*answer.sentences, rejected), notice="Le modèle n’a pas répondu."
+    )
+    md = answer_markdown(fallback)
+    assert md.count("](#cite/") == len(answer.citations) and "Jules Verne" not in md
+
+
 def test_a_quote_that_looks_like_markup_stays_text() -> None:
     quote = "Voir [ceci](http://x) et <b>cela</b> [2]"
     c = Citation(
@@ -256,6 +269,28 @@ def test_render_sources_context_is_bounded(shared_hashing_index) -> None:
         shown = _text_of(block).replace("… ", "").replace(" …", "")
         assert c.quote in shown
         assert len(shown) <= len(c.quote) + 2 * 200
+
+
+def test_no_card_shows_another_cards_quote_in_its_context() -> None:
+    text = "Avant tout. " + " ".join(f"Phrase numéro {k} du communiqué." for k in range(1, 9))
+    doc = Document(doc_id="d" * 64, source="/c/a.txt", title="T", text=text)
+    spans = [(text.index(f"Phrase numéro {k} "), text.index(f"{k} du communiqué.") + 17)
+             for k in (3, 4, 6)]  # fmt: skip
+    cites = tuple(
+        Citation(n=n, doc_id=doc.doc_id, title="T", source=doc.source, chunk_id="c",
+                 quote=text[s:e], start=s, end=e)
+        for n, (s, e) in enumerate(spans, start=1)
+    )  # fmt: skip
+    answer = Answer(question="q", answer="x [1]", refused=False, language="fr", citations=cites)
+    blocks = re.findall(
+        r'<blockquote class="src-context">(.*?)</blockquote>',
+        render_sources(answer, _OneDoc(doc)),
+        re.DOTALL,
+    )
+    page = " ".join(_text_of(b) for b in blocks)
+    for c in cites:
+        assert page.count(c.quote) == 1, c.quote
+    assert "Phrase numéro 5" in page and "Phrase numéro 2" in page  # context is still shown
 
 
 class _OneDoc:

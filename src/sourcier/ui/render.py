@@ -115,16 +115,31 @@ def format_date(iso: str | None, language: str = "fr") -> str | None:
     return f"{'1er' if day == 1 else day} {months[month - 1]} {year}"
 
 
-def _context(text: str, start: int, end: int, width: int = CONTEXT_CHARS) -> tuple[str, str]:
-    """Up to ``width`` characters before ``start`` and after ``end``, cut at word breaks."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
+def _context(
+    text: str,
+    start: int,
+    end: int,
+    width: int = CONTEXT_CHARS,
+    *,
+    floor: int = 0,
+    ceiling: int | None = None,
+) -> tuple[str, str]:
+    """Up to ``width`` characters before ``start`` and after ``end``, cut at word breaks,
+    and never before ``floor`` nor after ``ceiling`` (where another card's quote is, so
+    that no quote is shown twice)."""
+    top = len(text) if ceiling is None else min(ceiling, len(text))
+    lo, hi = max(0, floor, start - width), min(top, end + width)
     before, after = text[lo:start], text[end:hi]
-    if lo > 0:
+    if lo > floor:  # cut by the width: at a word break
         first = re.search(r"\s", before)
-        before = "… " + (before[first.end() :] if first and first.end() < len(before) else before)
-    if hi < len(text):
+        before = before[first.end() :] if first and first.end() < len(before) else before
+    if lo > 0:
+        before = "… " + before.lstrip()
+    if hi < top:
         last = max((m.start() for m in re.finditer(r"\s", after)), default=0)
-        after = (after[:last] if last > 0 else after) + " …"
+        after = after[:last] if last > 0 else after
+    if hi < len(text):
+        after = after.rstrip() + " …"
     return before, after
 
 
@@ -183,7 +198,8 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
     """The sources panel for ``answer`` (HTML, every document-derived text escaped).
 
     One card per citation ``[n]``: title, date, file, chunk label, the passage around the
-    quote (±``CONTEXT_CHARS``) with the exact span ``document.text[start:end]`` inside
+    quote (±``CONTEXT_CHARS``, stopping where another card's quote starts, so that no
+    quote is shown twice) with the exact span ``document.text[start:end]`` inside
     ``<mark>``, and an "Ouvrir le document" button carrying ``data-doc``, ``data-start``
     and ``data-end``. A refused answer says so and lists the closest passages under
     "Peut-être utile".
@@ -224,7 +240,10 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
         with contextlib.suppress(SourcierError):  # removed since the answer: quote only
             text = index.document(c.doc_id).text
         if text is not None and text[c.start : c.end] == c.quote:
-            before, after = _context(text, c.start, c.end)
+            others = [o for o in answer.citations if o.doc_id == c.doc_id and o is not c]
+            floor = max((o.end for o in others if o.end <= c.start), default=0)
+            ceiling = min((o.start for o in others if o.start >= c.end), default=None)
+            before, after = _context(text, c.start, c.end, floor=floor, ceiling=ceiling)
         else:  # the document changed or was removed since the answer
             before, after = "", (f" ({t['missing']})" if text is None else "")
         body = (
