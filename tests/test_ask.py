@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sourcier import Answer, InputError, ask, load_index, search
+from sourcier import Answer, Assistant, InputError, ask, load_index, search
 from sourcier.answer.question import is_follow_up, normalise_history, retrieval_query
 
 
@@ -15,23 +15,52 @@ def _check_citations(answer: Answer, index_path: Path) -> None:
     for c in answer.citations:
         assert idx.document(c.doc_id).text[c.start : c.end] == c.quote
         assert f"[{c.n}]" in answer.answer
-        assert c.quote in answer.answer
 
 
-def test_answer_quotes_exact_sentences_with_markers(shared_hashing_index: Path) -> None:
+def test_the_answer_is_one_line_with_the_asked_fact_marked(shared_hashing_index: Path) -> None:
     answer = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
     assert not answer.refused
     assert answer.language == "fr"
     assert 1 <= len(answer.citations) <= 3
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    assert answer.answer.startswith("Selon les documents")
-    assert any("Jean-Pierre HENRY" in c.quote for c in answer.citations)
+    # one line: the best quote's clause, its marker, the runners-up as "see also"
+    line = answer.sentences[0].text
+    assert line in answer.citations[0].quote
+    see_also = " ".join(f"[{c.n}]" for c in answer.citations[1:])
+    assert answer.see_also == tuple(c.n for c in answer.citations[1:])
+    assert answer.answer == f"{line} [1]" + (f" — Voir aussi {see_also}" if see_also else "")
+    assert all(c.quote not in answer.answer for c in answer.citations[1:])
+    # the asked fact, marked with its exact span inside the quote of [1]
+    assert answer.marked is not None and answer.marked.text == "Jean-Pierre HENRY"
+    first = answer.citations[0]
+    assert answer.marked.n == 1 and first.start <= answer.marked.start < first.end
+    text = load_index(shared_hashing_index).document(answer.marked.doc_id).text
+    assert text[answer.marked.start : answer.marked.end] == "Jean-Pierre HENRY"
     assert all(
         c.source.endswith("scs-mit-alliance-strategique.txt")
         for c in answer.citations
         if "HENRY" in c.quote
     )
     _check_citations(answer, shared_hashing_index)
+
+
+def test_the_sentences_style_still_quotes_every_sentence(shared_hashing_index: Path) -> None:
+    glance = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
+    sentences = Assistant.open(shared_hashing_index).configure(answer_style="sentences")
+    answer = ask("Qui préside le pôle SCS ?", index=sentences)
+    assert answer.answer.startswith("Selon les documents")
+    assert all(f"{c.quote} [{c.n}]" in answer.answer for c in answer.citations)
+    assert answer.see_also == () and answer.marked is None
+    # the same quotes either way: only how they are shown differs
+    assert {c.quote for c in answer.citations} == {c.quote for c in glance.citations}
+
+
+def test_a_question_that_asks_for_no_kind_of_thing_marks_nothing(
+    shared_hashing_index: Path,
+) -> None:
+    answer = ask("Que veut développer la Brain Port Community ?", index=shared_hashing_index)
+    assert not answer.refused and answer.marked is None
+    assert answer.to_dict()["marked"] is None
 
 
 def test_quotes_are_sentences_not_whole_chunks(shared_hashing_index: Path) -> None:
@@ -58,7 +87,9 @@ def test_english_question_gets_english_framing(shared_hashing_index: Path) -> No
     answer = ask("When do the Marseille companies travel to Helsinki?", index=shared_hashing_index)
     assert answer.language == "en"
     if not answer.refused:
-        assert answer.answer.startswith("According to the documents")
+        assert "Voir aussi" not in answer.answer and "Selon" not in answer.answer
+        if answer.see_also:
+            assert "See also [2]" in answer.answer
         _check_citations(answer, shared_hashing_index)
 
 

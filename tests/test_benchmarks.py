@@ -36,6 +36,7 @@ def _run(script: str, *args: str, timeout: int = 300) -> subprocess.CompletedPro
 def test_every_kept_script_has_a_smoke_test() -> None:
     kept = {p.name for p in BENCH.glob("*.py")}
     tested = {
+        "answer_line.py",
         "answer_snapshot.py",
         "cold_start.py",
         "compare_langchain.py",
@@ -48,6 +49,18 @@ def test_every_kept_script_has_a_smoke_test() -> None:
         "threads.py",
     }
     assert kept <= tested, f"benchmarks without a smoke test: {sorted(kept - tested)}"
+
+
+def test_answer_line_measures_both_styles_in_one_run(tmp_path: Path) -> None:
+    args = ["--datasets", "seed", "--limit", "6", "--model", HASHING_MODEL]
+    _run("answer_line.py", *args, "--index-root", str(tmp_path / "ix"), "--out", str(tmp_path))
+    seed = json.loads((tmp_path / "results.json").read_text())["seed"]
+    before, after = seed["styles"]["sentences"], seed["styles"]["glance"]
+    assert seed["questions"] == 6 and seed["refusals_changed"] == []
+    assert after["on_screen_containment"] >= before["containment"]
+    assert after["answer_chars_p50"] < before["answer_chars_p50"]
+    assert before["marked"] == 0 and after["quote_mismatches"] == 0
+    assert "| seed | on_screen_containment |" in (tmp_path / "table.md").read_text()
 
 
 def test_answer_snapshot_records_answers_and_compares_them(tmp_path: Path) -> None:

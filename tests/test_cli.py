@@ -43,12 +43,19 @@ def test_index_prints_a_report_and_is_incremental(cli_index: Path) -> None:
     assert "0 embedded" in again.stdout
 
 
-def test_ask_prints_answer_and_numbered_sources(cli_index: Path) -> None:
+def test_ask_prints_the_answer_line_then_each_quote_once(cli_index: Path) -> None:
     proc = run("ask", "Qui préside le pôle SCS ?", "--index", str(cli_index))
     assert proc.returncode == 0, proc.stderr
-    assert "[1]" in proc.stdout
+    first = proc.stdout.split("\n\n", 1)[0]
+    assert "HENRY" in first and "[1]" in first and "Voir aussi [2]" in first
     assert "Sources" in proc.stdout
-    assert "HENRY" in proc.stdout
+    data = json.loads(
+        run("ask", "Qui préside le pôle SCS ?", "--index", str(cli_index), "--json").stdout
+    )
+    shown = " ".join(proc.stdout.replace("    > ", " ").split())
+    for c in data["citations"]:
+        assert f"[{c['n']}]" in shown
+        assert shown.count(" ".join(c["quote"].split())) == 1, c["quote"]
 
 
 def test_ask_json_is_the_answer_contract(cli_index: Path) -> None:
@@ -56,7 +63,14 @@ def test_ask_json_is_the_answer_contract(cli_index: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["citations"] and not data["refused"]
-    assert data["citations"][0]["quote"] in data["answer"]
+    line = data["sentences"][0]["text"]
+    assert line in data["citations"][0]["quote"] and data["answer"].startswith(f"{line} [1]")
+    assert data["see_also"] == [c["n"] for c in data["citations"][1:]]
+    assert all(c["quote"] not in data["answer"] for c in data["citations"][1:])
+    marked = data["marked"]
+    assert marked["text"] == "Jean-Pierre HENRY" and marked["n"] == 1
+    assert data["citations"][0]["start"] <= marked["start"] < marked["end"]
+    assert marked["end"] - marked["start"] == len(marked["text"])
 
 
 def test_search_lists_ranked_passages(cli_index: Path) -> None:

@@ -39,8 +39,9 @@ def test_apposition_keeps_the_name_before_the_role(shared_hashing_index: Path) -
     assert answer.answer.startswith("Johan Bencivenga, président de l’UPE 13")
 
 
-def test_sentences_style_is_the_default_and_unchanged(shared_hashing_index: Path) -> None:
-    answer = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
+def test_the_sentences_style_is_one_setting_away(shared_hashing_index: Path) -> None:
+    sentences = Assistant.open(shared_hashing_index).configure(answer_style="sentences")
+    answer = ask("Qui préside le pôle SCS ?", index=sentences)
     assert answer.answer.startswith("Selon les documents :")
 
 

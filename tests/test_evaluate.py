@@ -93,6 +93,24 @@ def test_contains_answer_ignores_case_accents_and_spaces() -> None:
     assert not m.contains_answer(text, ["   "])
 
 
+def test_on_screen_counts_the_answer_and_each_quote_on_its_own() -> None:
+    line = "Jean-Pierre HENRY, Président du Pôle SCS. [1] — Voir aussi [2]"
+    quotes = ["commente Jean-Pierre HENRY, Président du Pôle SCS.", "Le MIT Mobile Lab."]
+    assert m.on_screen(line, quotes, ["Jean-Pierre Henry"])
+    assert m.on_screen(line, quotes, ["mit mobile"])  # in a see-also quote only
+    assert not m.on_screen(line, quotes, ["Lab. commente"])  # across two quotes
+    assert not m.on_screen(line, quotes, [])
+
+
+def test_a_marked_fact_holds_the_gold_without_its_preposition() -> None:
+    assert m.holds_answer("Cambridge", ["à Cambridge"])
+    assert m.holds_answer("9 mai 1945", ["le 9 mai 1945"])
+    assert m.holds_answer("Jean-Pierre HENRY", ["Jean-Pierre Henry"])
+    assert not m.holds_answer("2017", ["à partir de 2017"])
+    assert not m.holds_answer("Mauro Enrico", ["Mauro Enrico Olivetti"])
+    assert not m.holds_answer("Lens", ["Le", "l'"])
+
+
 def test_refusal_scores_by_hand() -> None:
     refused = [True, True, False, False, True]
     answerable = [False, True, False, True, False]
@@ -293,6 +311,10 @@ def test_run_scores_a_tiny_dataset_with_the_hashing_embedder(
     a = report.answers
     assert a is not None and a["questions"] == 4 and a["unanswerable"] == 1
     assert a["quotes_exact"] == 1.0
+    assert a["on_screen_containment"] >= a["containment"]
+    assert a["answer_chars_p50"] > 0 and 0 <= a["marked_coverage"] <= 1
+    assert a["marked"] == sum(1 for d in report.details if d.get("marked") is not None)
+    assert "on screen: in the answer or a quote" in report.to_text()
     assert report.speed["build"]["chunks"] == report.dataset["chunks"] >= 3
     assert report.speed["stages_ms"]["total"]["n"] == 4
     written = save_report(report, tmp_path / "report")

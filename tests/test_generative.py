@@ -115,6 +115,14 @@ def test_empty_or_garbage_reply_falls_back_with_a_notice(shared_hashing_index: P
         assert answer.mode == "extractive" and answer.citations and answer.notice
         assert "\n" not in answer.notice
         _exact(answer, shared_hashing_index)
+    # the extractive answer given instead is the same line, see-also and mark as without
+    # a model
+    extractive = ask(SCS, index=shared_hashing_index)
+    assert (answer.answer, answer.see_also, answer.marked) == (
+        extractive.answer,
+        extractive.see_also,
+        extractive.marked,
+    )
 
 
 def test_model_failure_falls_back_with_one_line(shared_hashing_index: Path) -> None:

@@ -37,7 +37,7 @@ def test_english_question_about_helsinki(real_index) -> None:
     answer = ask("When will the Marseille delegation visit Nokia in Helsinki?", index=real_index)
     assert answer.language == "en"
     assert not answer.refused
-    assert answer.answer.startswith("According to the documents")
+    assert "Voir aussi" not in answer.answer  # "See also", when there are runners-up
     assert answer.citations[0].source.endswith("marseille-helsinki-partenariat-it.txt")
     assert "29 septembre" in answer.answer
     _exact(answer, real_index)

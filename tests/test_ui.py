@@ -5,6 +5,7 @@ Fast: everything runs on the hashing embedder. The real-browser test is test_ui_
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import shutil
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from sourcier import HASHING_MODEL, InputError, Settings, ask, build_index, load_index
 from sourcier.ingest.readers import SUPPORTED_EXTENSIONS
 from sourcier.messages import say
-from sourcier.types import Answer, Citation, Document
+from sourcier.types import Answer, AnswerSentence, Citation, Document
 from sourcier.ui import (
     ALLOWED_EXTENSIONS,
     Access,
@@ -166,6 +167,33 @@ def test_markers_link_to_their_exact_span(shared_hashing_index: Path) -> None:
     assert md.count("](") == len(answer.citations)
 
 
+def test_the_chat_shows_the_line_with_the_fact_in_bold_and_no_other_quote(
+    shared_hashing_index: Path,
+) -> None:
+    index = load_index(shared_hashing_index)
+    answer = ask("Qui préside le pôle SCS ?", index=index)
+    assert len(answer.citations) >= 2 and answer.marked is not None
+    body = answer_markdown(answer).split("\n\n")[0]
+    assert "**Jean-Pierre HENRY**" in body and "Voir aussi" in body
+    for c in answer.citations[1:]:
+        assert escape_markdown(c.quote) not in body
+    # the source card of [1] shows the fact in bold inside its highlighted quote
+    cards = render_sources(answer, index)
+    assert cards.count('<b class="fact">Jean-Pierre HENRY</b>') == 1
+
+
+def test_the_extractive_answer_given_after_a_model_keeps_its_links(
+    shared_hashing_index: Path,
+) -> None:
+    answer = ask("Qui préside le pôle SCS ?", index=shared_hashing_index)
+    rejected = AnswerSentence("Le pôle est présidé par Jules Verne.", (), False, True)
+    fallback = dataclasses.replace(
+        answer, sentences=(*answer.sentences, rejected), notice="Le modèle n’a pas répondu."
+    )
+    md = answer_markdown(fallback)
+    assert md.count("](#cite/") == len(answer.citations) and "Jules Verne" not in md
+
+
 def test_a_quote_that_looks_like_markup_stays_text() -> None:
     quote = "Voir [ceci](http://x) et <b>cela</b> [2]"
     c = Citation(
@@ -221,7 +249,8 @@ def test_render_sources_highlights_each_quote_in_its_context(shared_hashing_inde
     marks = MARK.findall(out)
     assert len(marks) == len(answer.citations)
     for c, mark in zip(answer.citations, marks, strict=True):
-        assert html.unescape(mark) == index.document(c.doc_id).text[c.start : c.end] == c.quote
+        shown = _text_of(mark)
+        assert shown == index.document(c.doc_id).text[c.start : c.end] == c.quote
         assert f'data-doc="{c.doc_id}" data-start="{c.start}" data-end="{c.end}"' in out
         assert f"[{c.n}]" in out
         assert html.escape(Path(c.source).name) in out
@@ -240,6 +269,28 @@ def test_render_sources_context_is_bounded(shared_hashing_index) -> None:
         shown = _text_of(block).replace("… ", "").replace(" …", "")
         assert c.quote in shown
         assert len(shown) <= len(c.quote) + 2 * 200
+
+
+def test_no_card_shows_another_cards_quote_in_its_context() -> None:
+    text = "Avant tout. " + " ".join(f"Phrase numéro {k} du communiqué." for k in range(1, 9))
+    doc = Document(doc_id="d" * 64, source="/c/a.txt", title="T", text=text)
+    spans = [(text.index(f"Phrase numéro {k} "), text.index(f"{k} du communiqué.") + 17)
+             for k in (3, 4, 6)]  # fmt: skip
+    cites = tuple(
+        Citation(n=n, doc_id=doc.doc_id, title="T", source=doc.source, chunk_id="c",
+                 quote=text[s:e], start=s, end=e)
+        for n, (s, e) in enumerate(spans, start=1)
+    )  # fmt: skip
+    answer = Answer(question="q", answer="x [1]", refused=False, language="fr", citations=cites)
+    blocks = re.findall(
+        r'<blockquote class="src-context">(.*?)</blockquote>',
+        render_sources(answer, _OneDoc(doc)),
+        re.DOTALL,
+    )
+    page = " ".join(_text_of(b) for b in blocks)
+    for c in cites:
+        assert page.count(c.quote) == 1, c.quote
+    assert "Phrase numéro 5" in page and "Phrase numéro 2" in page  # context is still shown
 
 
 class _OneDoc:

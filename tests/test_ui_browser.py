@@ -164,6 +164,18 @@ def test_ask_see_sources_open_document_upload_and_ask_again(page) -> None:
     assert henry.count() >= 1, page.inner_text("#sources")
     card = henry.first
     assert "scs-mit-alliance-strategique.txt" in card.inner_text()
+    # the chat holds one line, the asked fact in bold, the others as "Voir aussi"; each
+    # quote stands once on the page, in its source card
+    bubble = page.locator("#chat [data-testid='bot']").last
+    assert bubble.locator("strong", has_text="Jean-Pierre HENRY").count() == 1
+    assert "Voir aussi" in answer
+    quotes = [
+        " ".join(m.split()) for m in page.locator("#sources .src-card mark").all_inner_texts()
+    ]
+    shown = " ".join(page.inner_text("body").split())
+    assert len(quotes) >= 2
+    for quote in quotes:
+        assert shown.count(quote) == 1, f"shown twice: {quote}"
     _shot(page, "01-answer-and-sources.png")
     if os.environ.get("SOURCIER_UPDATE_SCREENSHOT"):  # refresh the README's picture on demand
         page.screenshot(path=str(README_SHOT))

@@ -294,7 +294,7 @@ class Assistant:
                     draft = piece
                 else:
                     yield TextDelta(piece)
-        verify.check_spans(draft.citations, snap.documents)
+        verify.check_spans(draft.citations, snap.documents, marked=draft.marked)
         if draft.notice:
             yield Notice(draft.notice)
         timings.update(draft.timings_ms)
@@ -319,6 +319,8 @@ class Assistant:
             notice=draft.notice,
             reason=evidence.reason if evidence.refused else ("model" if draft.refused else None),
             usage=draft.usage,
+            see_also=draft.see_also,
+            marked=draft.marked,
         )
 
     def _stage(self, given: SecondStage | str | None) -> SecondStage | None:

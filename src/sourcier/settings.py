@@ -30,7 +30,7 @@ HASHING_MODEL = "sourcier/hashing-bow"
 
 FUSIONS = ("weighted", "rrf")
 MODES = ("hybrid", "dense", "bm25")
-STYLES = ("sentences", "concise")
+STYLES = ("glance", "sentences", "concise")
 FOLLOW_UPS = ("heuristic", "llm")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -176,11 +176,14 @@ class AnswerSettings:
         answerer: the answerer by name (:data:`sourcier.answer.answerers.ANSWERERS`):
             "auto" (generative when a chat model is configured, else extractive),
             "extractive" or "generative".
-        style: "sentences" (the best sentences, whole, after "Selon les documents :") or
+        style: "glance" (one line: the best quote, or its clause that holds the asked
+            thing, the asked fact marked when sure, then "Voir aussi [2] [3]" for the
+            runners-up, quoted in the citations; see ``sourcier.answer.glance``),
+            "sentences" (the best sentences, whole, after "Selon les documents :") or
             "concise" (the shortest verbatim stretch that answers: a clause, a standalone
             line, a list; see ``sourcier.answer.concise``; shorter, but it loses answers:
             measured in docs/results.md).
-        max_sentences: at most this many quoted sentences ("sentences" style).
+        max_sentences: at most this many quoted sentences ("glance" and "sentences").
         refusal_threshold: answers whose evidence scores below this are refused.
         dense_floor / dense_ceiling: the question-sentence cosines mapped to 0 and 1 in
             the dense part of the evidence score when question and document share a
@@ -195,7 +198,7 @@ class AnswerSettings:
     """
 
     answerer: str = "auto"
-    style: str = "sentences"
+    style: str = "glance"
     max_sentences: int = 3
     refusal_threshold: float = 0.45
     dense_floor: float = 0.86

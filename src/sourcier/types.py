@@ -153,6 +153,24 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Marked:
+    """The fact a question asks for, marked in the answer line: ``document.text[start:end]
+    == text``, inside the quote of citation ``n``.
+
+    Set only when the question asks for a kind of thing (who, when, where, how many) and
+    exactly one such thing stands in the quote beside the question's words."""
+
+    n: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class AnswerSentence:
     """One sentence of an answer and whether a cited span supports it.
 
@@ -180,7 +198,11 @@ class AnswerSentence:
 class Answer:
     """An answer with the evidence it was built from.
 
-    ``answer`` holds the text with ``[n]`` markers that point into ``citations``.
+    ``answer`` holds the text with ``[n]`` markers that point into ``citations``. An
+    extractive answer in the default "glance" style is one line: the best quote (or its
+    clause that holds the asked thing), its ``[n]``, then "Voir aussi [2] [3]" for the
+    runners-up, whose numbers are ``see_also`` and whose quotes are in ``citations``;
+    ``marked`` is the asked fact in that line, when it is sure.
     When ``refused`` is true the documents did not support an answer, and
     ``hits`` are only the closest passages, offered as possibly useful, and ``reason``
     says why (see :data:`sourcier.refusal.REASONS`).
@@ -207,6 +229,8 @@ class Answer:
     notice: str | None = None
     reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    see_also: tuple[int, ...] = ()
+    marked: Marked | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +244,8 @@ class Answer:
             "notice": self.notice,
             "retrieval_query": self.retrieval_query,
             "support": round(float(self.support), 4),
+            "see_also": list(self.see_also),
+            "marked": self.marked.to_dict() if self.marked is not None else None,
             "sentences": [s.to_dict() for s in self.sentences],
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],

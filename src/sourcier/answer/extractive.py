@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..analysis import analyze
 from ..types import AnswerSentence, Citation, Document, Hit
-from . import concise
+from . import concise, glance
 from .candidates import POINTER, Candidate, idf_weights, list_end
 from .protocol import LEAD, Context, Draft, cite, marked
 
@@ -24,22 +24,25 @@ if TYPE_CHECKING:
     from .refusal import Evidence
 
 
-STYLES = ("concise", "sentences")
+STYLES = ("glance", "sentences", "concise")
 
 
 class ExtractiveAnswerer:
     """The default answerer: verbatim quotes, no language model.
 
     Args:
-        max_sentences: at most this many quotes ("sentences" style).
-        style: "concise" (the shortest stretch that answers: a clause, a standalone
-            line, a list; see :mod:`sourcier.concise`) or "sentences" (the best
-            sentence and close runners-up, whole, after "Selon les documents :").
+        max_sentences: at most this many quotes ("glance" and "sentences" styles).
+        style: "glance" (the sentences style's quotes as citations, the answer text one
+            line: the lead quote or its clause, the asked fact marked when sure, "Voir
+            aussi" the others; see :mod:`sourcier.answer.glance`), "sentences" (the
+            best sentence and close runners-up, whole, after "Selon les documents :")
+            or "concise" (the shortest stretch that answers: a clause, a standalone
+            line, a list; see :mod:`sourcier.answer.concise`).
     """
 
     mode = "extractive"
 
-    def __init__(self, *, max_sentences: int = 3, style: str = "sentences") -> None:
+    def __init__(self, *, max_sentences: int = 3, style: str = "glance") -> None:
         self.max_sentences = max_sentences
         self.style = style
 
@@ -61,9 +64,11 @@ class ExtractiveAnswerer:
     def draft(self, question: Question, evidence: Evidence, snapshot: Snapshot) -> Draft:
         """The quotes for ``question`` from the gate's candidates."""
         documents = snapshot.documents
-        if self.style == "sentences" or not evidence.candidates:
+        if self.style != "concise" or not evidence.candidates:
             chosen = select(evidence.candidates, max_sentences=self.max_sentences)
             chosen = with_lists(chosen, documents)
+            if self.style == "glance" and chosen:
+                return glance.draft(question, chosen, snapshot)
             text, citations = compose(chosen, language=question.language)
         else:
             chosen = concise_choice(question, evidence.candidates, snapshot)

@@ -512,15 +512,8 @@ class GenerativeAnswerer:
         usage: dict[str, int],
     ) -> Draft:
         draft = self.fallback.draft(question, evidence, context.snapshot)
-        return Draft(
-            draft.text,
-            draft.citations,
-            draft.sentences,
-            mode=draft.mode,
-            model=self.name,
-            notice=notice,
-            usage=usage,
-            timings_ms=timings,
+        return dataclasses.replace(
+            draft, model=self.name, notice=notice, usage=usage, timings_ms=timings
         )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ..types import AnswerSentence, Citation, Hit
+from ..types import AnswerSentence, Citation, Hit, Marked
 
 if TYPE_CHECKING:
     from ..embed.protocol import Embedder
@@ -40,6 +40,9 @@ class Draft:
         notice: one line about how the answer was made, shown to the user.
         usage: language-model token counts ("input", "output").
         timings_ms: milliseconds per stage of the answerer.
+        see_also: the runners-up's citation numbers, when the text quotes only the
+            best ("glance" style).
+        marked: the asked fact marked in the text, if any ("glance" style).
     """
 
     text: str
@@ -51,6 +54,8 @@ class Draft:
     notice: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    see_also: tuple[int, ...] = ()
+    marked: Marked | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..analysis import TermStatistics, analyze, fold_text
 from ..ingest.chunking import sentence_spans
-from ..types import Citation, Document, Hit
+from ..types import Citation, Document, Hit, Marked
 from ..words import DAYS_EN, DEMONYMS, MONTHS_EN, MONTHS_FR, unaccented
 from .candidates import INSTRUCTION, idf_weights
 
@@ -51,8 +51,14 @@ _MONTHS_EN_FR = dict(zip(MONTHS_EN, map(unaccented, MONTHS_FR), strict=True))
 _MONTH_WORD = re.compile(r"\b(" + "|".join(_MONTHS_EN_FR) + r")\b", re.I)
 
 
-def check_spans(citations: Sequence[Citation], documents: Mapping[str, Document]) -> None:
-    """Assert that every quote is exactly its span of the document text.
+def check_spans(
+    citations: Sequence[Citation],
+    documents: Mapping[str, Document],
+    *,
+    marked: Marked | None = None,
+) -> None:
+    """Assert that every quote is exactly its span of the document text, and that the
+    marked fact, if any, is its span too, inside the quote of its citation.
 
     Raises:
         AssertionError: a quote differs from its span (a bug, never a user error).
@@ -61,6 +67,12 @@ def check_spans(citations: Sequence[Citation], documents: Mapping[str, Document]
         text = documents[c.doc_id].text
         if text[c.start : c.end] != c.quote:
             raise AssertionError(f"citation [{c.n}] does not match its span in {c.source}")
+    if marked is not None:
+        cited = next((c for c in citations if c.n == marked.n), None)
+        inside = cited is not None and cited.start <= marked.start < marked.end <= cited.end
+        text = documents[marked.doc_id].text
+        if not inside or text[marked.start : marked.end] != marked.text:
+            raise AssertionError(f"the marked fact does not match its span in [{marked.n}]")
 
 
 @dataclass(frozen=True)

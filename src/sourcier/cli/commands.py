@@ -20,6 +20,7 @@ from ..messages import say_skipped
 from .options import SET_OPTION, index_option, llm_options
 
 if TYPE_CHECKING:
+    from ..answer.glance import LineParts
     from ..assistant import Assistant
     from ..settings import LLMSettings
 
@@ -308,6 +309,7 @@ def ask_cmd(
     **opts: Any,
 ) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
+    from ..answer.glance import line_parts
     from ..types import Answer, Notice, TextDelta
 
     live = llm is not None and not as_json and sys.stdout.isatty()
@@ -332,7 +334,8 @@ def ask_cmd(
         # the streamed text was the raw reply; what follows is what survived verification
         click.echo()
         click.secho("Vérifié :" if answer.language == "fr" else "Verified:", bold=True)
-    click.echo(_wrap(answer.answer))
+    line = line_parts(answer)
+    click.echo(_wrap(answer.answer) if line is None else _line(line))
     click.echo()
     if answer.refused:
         click.secho(
@@ -343,14 +346,44 @@ def ask_cmd(
             click.echo(_wrap(_excerpt(h.chunk.text), indent="      "))
         return
     click.secho("Sources", bold=True)
+    shown = "".join((line.before, line.fact, line.after)) if line is not None else None
     for c in answer.citations:
         date = f", {c.date_iso}" if c.date_iso else ""
         title = _excerpt(c.title, 80)
         where = _where(page_label(c.page, c.page_end), c.start, c.end)
         click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, {where}")
+        if line is not None and c.n == line.n and c.quote == shown:
+            continue  # the answer line above is this quote: not printed twice
         click.echo(_wrap(c.quote, indent="    > "))
     if answer.mode == "generative":
         click.secho(f"({answer.model}, {answer.usage.get('output', 0)} tokens)", dim=True)
+
+
+def _line(line: LineParts) -> str:
+    """The answer line, wrapped, its marked fact in bold (on a terminal)."""
+    tail = f" — {line.label} " + " ".join(f"[{n}]" for n in line.see_also) if line.see_also else ""
+    text = _wrap(f"{line.before}{line.fact}{line.after} [{line.n}]{tail}")
+    if not line.fact:
+        return text
+    # wrapping changes only whitespace: find the fact by counting the other characters
+    at = _after_visible(text, _visible(line.before))
+    at += len(text[at:]) - len(text[at:].lstrip())
+    end = _after_visible(text, _visible(line.before + line.fact))
+    return text[:at] + click.style(text[at:end], bold=True) + text[end:]
+
+
+def _visible(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())
+
+
+def _after_visible(text: str, count: int) -> int:
+    """The position just after the ``count``-th non-space character of ``text``."""
+    seen = 0
+    for i, ch in enumerate(text):
+        if seen == count:
+            return i
+        seen += not ch.isspace()
+    return len(text)
 
 
 def _where(pages: str, start: int, end: int) -> str:

@@ -34,6 +34,8 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "normalise_answer",
+    "holds_answer",
+    "on_screen",
     "percentile",
     "recall_at_k",
     "recall_curve",
@@ -139,6 +141,28 @@ def contains_answer(text: str, answers: Iterable[str]) -> bool:
     """Whether any accepted answer string occurs in ``text`` (both normalised)."""
     haystack = normalise_answer(text)
     return any((needle := normalise_answer(a)) and needle in haystack for a in answers)
+
+
+# what a gold string may start with that a marked fact leaves out ("à Cambridge", "en 1439")
+_LEADING = re.compile(r"^(?:(?:à|a|en|le|la|les|l'|au|aux|dans|de|du|des|d'|the|in|on|at)\s*)+")
+
+
+def holds_answer(fact: str, answers: Iterable[str]) -> bool:
+    """Whether a marked fact holds an accepted answer string, read without the
+    preposition or article it starts with: "Cambridge" holds "à Cambridge", "9 mai 1945"
+    holds "le 9 mai 1945"; "2017" does not hold "à partir de 2017"."""
+    haystack = normalise_answer(fact)
+    return any(
+        (needle := _LEADING.sub("", normalise_answer(a)).strip()) and needle in haystack
+        for a in answers
+    )
+
+
+def on_screen(answer: str, quotes: Iterable[str], answers: Iterable[str]) -> bool:
+    """Whether a reader sees an accepted answer: in the answer text, or in one of the
+    quotes its sources show (each quote on its own)."""
+    golds = list(answers)
+    return contains_answer(answer, golds) or any(contains_answer(q, golds) for q in quotes)
 
 
 def refusal_scores(refused: Sequence[bool], answerable: Sequence[bool]) -> dict[str, float]:

@@ -4,8 +4,10 @@ What :func:`run` measures (see :mod:`sourcier.metrics` for the exact definitions
 
 - retrieval, per method ("bm25", "dense", "hybrid"): Recall@1/5/10/20, MRR@10,
   nDCG@10, and search latency;
-- answers (``ask()``): gold answer contained in the answer text, citation precision,
-  quotes equal to their spans, refusal precision/recall, false refusals;
+- answers (``ask()``): gold answer contained in the answer text, and on screen (in the
+  answer text or a quote of its citations), the answer text's median length, the
+  marked fact's precision and coverage, citation precision, quotes equal to their
+  spans, refusal precision/recall, false refusals;
 - speed: per-stage latency p50/p95, build throughput, index size, peak memory.
 
 The data sets are :mod:`sourcier.datasets`; the report, its formats and the regression
@@ -169,6 +171,7 @@ def evaluate_answers(
         ``(summary, timings, details)``: the answer metrics; per-stage latency samples
         in milliseconds; one dict per question.
     """
+    from ..answer.question import answer_type
     from ..settings import LLMSettings
 
     queries = list(dataset.queries)
@@ -210,6 +213,16 @@ def evaluate_answers(
                     "refused": a.refused,
                     "support": round(float(a.support), 4),
                     "contains": (not a.refused) and metrics.contains_answer(a.answer, q.answers),
+                    "on_screen": (not a.refused)
+                    and metrics.on_screen(a.answer, [c.quote for c in a.citations], q.answers),
+                    "answer_chars": None if a.refused else len(a.answer),
+                    "asked": answer_type(q.question),
+                    "marked": a.marked.text if a.marked is not None else None,
+                    "marked_holds": (
+                        metrics.holds_answer(a.marked.text, q.answers)
+                        if a.marked is not None and q.answers
+                        else None
+                    ),
                     "citations": [c["key"] for c in cites],
                     "cited_gold": [c["key"] in q.gold for c in cites],
                     "quotes_exact": all(c["exact"] for c in cites),
@@ -251,6 +264,7 @@ def summarise_answers(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
         [d["refused"] for d in details], [d["answerable"] for d in details]
     )
     answered_with = [d for d in with_answers if not d["refused"]]
+    marked = [d for d in answered_with if d.get("marked") is not None]
     return {
         "questions": len(details),
         "answerable": len(answerable),
@@ -259,6 +273,15 @@ def summarise_answers(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "containment_when_answered": metrics.mean(
             1.0 if d["contains"] else 0.0 for d in answered_with
         ),
+        "on_screen_containment": metrics.mean(
+            1.0 if d.get("on_screen", d["contains"]) else 0.0 for d in with_answers
+        ),
+        "answer_chars_p50": metrics.percentile(
+            [d["answer_chars"] for d in details if d.get("answer_chars") is not None], 50
+        ),
+        "marked": len(marked),
+        "marked_coverage": len(marked) / len(answered_with) if answered_with else float("nan"),
+        "marked_precision": metrics.mean(1.0 if d["marked_holds"] else 0.0 for d in marked),
         "citation_precision": metrics.mean(1.0 if ok else 0.0 for ok in cited),
         "citations": n_cites,
         "quotes_exact": (n_cites - mismatches) / n_cites if n_cites else float("nan"),

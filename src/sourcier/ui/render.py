@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..answer.glance import line_parts
 from ..errors import SourcierError
 from ..ingest.pages import page_label
 from ..words import MONTHS_EN, MONTHS_FR
 
 if TYPE_CHECKING:
+    from ..answer.glance import LineParts
     from ..storage.reader import DocumentInfo
-    from ..types import Answer, Document
+    from ..types import Answer, Citation, Document, Marked
     from .page_view import PageImage
 
 CONTEXT_CHARS = 200
@@ -113,16 +115,31 @@ def format_date(iso: str | None, language: str = "fr") -> str | None:
     return f"{'1er' if day == 1 else day} {months[month - 1]} {year}"
 
 
-def _context(text: str, start: int, end: int, width: int = CONTEXT_CHARS) -> tuple[str, str]:
-    """Up to ``width`` characters before ``start`` and after ``end``, cut at word breaks."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
+def _context(
+    text: str,
+    start: int,
+    end: int,
+    width: int = CONTEXT_CHARS,
+    *,
+    floor: int = 0,
+    ceiling: int | None = None,
+) -> tuple[str, str]:
+    """Up to ``width`` characters before ``start`` and after ``end``, cut at word breaks,
+    and never before ``floor`` nor after ``ceiling`` (where another card's quote is, so
+    that no quote is shown twice)."""
+    top = len(text) if ceiling is None else min(ceiling, len(text))
+    lo, hi = max(0, floor, start - width), min(top, end + width)
     before, after = text[lo:start], text[end:hi]
-    if lo > 0:
+    if lo > floor:  # cut by the width: at a word break
         first = re.search(r"\s", before)
-        before = "… " + (before[first.end() :] if first and first.end() < len(before) else before)
-    if hi < len(text):
+        before = before[first.end() :] if first and first.end() < len(before) else before
+    if lo > 0:
+        before = "… " + before.lstrip()
+    if hi < top:
         last = max((m.start() for m in re.finditer(r"\s", after)), default=0)
-        after = (after[:last] if last > 0 else after) + " …"
+        after = after[:last] if last > 0 else after
+    if hi < len(text):
+        after = after.rstrip() + " …"
     return before, after
 
 
@@ -181,7 +198,8 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
     """The sources panel for ``answer`` (HTML, every document-derived text escaped).
 
     One card per citation ``[n]``: title, date, file, chunk label, the passage around the
-    quote (±``CONTEXT_CHARS``) with the exact span ``document.text[start:end]`` inside
+    quote (±``CONTEXT_CHARS``, stopping where another card's quote starts, so that no
+    quote is shown twice) with the exact span ``document.text[start:end]`` inside
     ``<mark>``, and an "Ouvrir le document" button carrying ``data-doc``, ``data-start``
     and ``data-end``. A refused answer says so and lists the closest passages under
     "Peut-être utile".
@@ -222,10 +240,15 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
         with contextlib.suppress(SourcierError):  # removed since the answer: quote only
             text = index.document(c.doc_id).text
         if text is not None and text[c.start : c.end] == c.quote:
-            before, after = _context(text, c.start, c.end)
+            others = [o for o in answer.citations if o.doc_id == c.doc_id and o is not c]
+            floor = max((o.end for o in others if o.end <= c.start), default=0)
+            ceiling = min((o.start for o in others if o.start >= c.end), default=None)
+            before, after = _context(text, c.start, c.end, floor=floor, ceiling=ceiling)
         else:  # the document changed or was removed since the answer
             before, after = "", (f" ({t['missing']})" if text is None else "")
-        body = f"{escape_html(before)}<mark>{escape_html(c.quote)}</mark>{escape_html(after)}"
+        body = (
+            f"{escape_html(before)}<mark>{_quote_html(c, answer.marked)}</mark>{escape_html(after)}"
+        )
         parts.append(
             _card(
                 n=c.n,
@@ -242,6 +265,17 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             )
         )
     return '<div class="src-list">' + "".join(parts) + "</div>"
+
+
+def _quote_html(c: Citation, fact: Marked | None) -> str:
+    """A quote, escaped, with the answer's marked fact in bold when it lies in it."""
+    if fact is None or fact.n != c.n or not c.start <= fact.start < fact.end <= c.end:
+        return escape_html(c.quote)
+    s, e = fact.start - c.start, fact.end - c.start
+    return (
+        f'{escape_html(c.quote[:s])}<b class="fact">{escape_html(c.quote[s:e])}</b>'
+        f"{escape_html(c.quote[e:])}"
+    )
 
 
 def render_document(
@@ -377,6 +411,8 @@ def answer_markdown(answer: Answer) -> str:
         body = f"⚠️ {escape_markdown(answer.answer)}\n\n_{escape_markdown(note)}_"
     elif answer.mode == "generative":
         body = _linked_markers(answer)
+    elif (line := line_parts(answer)) is not None:
+        body = _linked_line(answer, line)
     else:
         body = _linked_quotes(answer)
     return body + "\n\n" + answer_footer(answer)
@@ -417,6 +453,19 @@ def _linked_markers(answer: Answer) -> str:
         pos = m.end()
     parts.append(escape_markdown(answer.answer[pos:]))
     return "".join(parts)
+
+
+def _linked_line(answer: Answer, line: LineParts) -> str:
+    """A glance answer: the line, its marked fact in bold, its marker and the "see also"
+    markers linked to their quotes."""
+    by_n = {c.n: c for c in answer.citations}
+    fact = f"**{escape_markdown(line.fact)}**" if line.fact.strip() else escape_markdown(line.fact)
+    text = escape_markdown(line.before) + fact + escape_markdown(line.after)
+    text += " " + _cite_link(by_n[line.n])
+    if line.see_also:
+        links = " ".join(_cite_link(by_n[n]) for n in line.see_also if n in by_n)
+        text += f" — {escape_markdown(line.label)} {links}"
+    return text
 
 
 def _linked_quotes(answer: Answer) -> str:
