@@ -892,3 +892,36 @@ def test_library_streams_a_model_reply_then_the_verified_answer(
     assert "Réponse générative \\(FakeListChatModel\\)" in footer and "⚠️" in footer
     plain = library.ask("Qui préside le pôle SCS ?", generative=False)
     assert plain.mode == "extractive" and plain.model is None
+
+
+def test_a_line_that_is_a_whole_quote_stands_in_the_chat_only() -> None:
+    from sourcier.answer.glance import compose_line
+    from sourcier.types import AnswerSentence
+
+    text = "Avant tout. Le pôle est présidé par Jean Dupont. Il compte 300 membres. Fin."
+    doc = Document(doc_id="d" * 64, source="/c/a.txt", title="T", text=text)
+    spans = [
+        (text.index("Le pôle"), text.index(" Il compte")),
+        (text.index("Il compte"), text.index(" Fin")),
+    ]
+    cites = tuple(
+        Citation(n=n, doc_id=doc.doc_id, title="T", source=doc.source, chunk_id="c",
+                 quote=text[s:e], start=s, end=e)
+        for n, (s, e) in enumerate(spans, start=1)
+    )  # fmt: skip
+    line = cites[0].quote
+    answer = Answer(
+        question="Qui préside le pôle ?",
+        answer=compose_line(line, (2,), language="fr"),
+        refused=False,
+        language="fr",
+        mode="extractive",
+        citations=cites,
+        sentences=(AnswerSentence(line, (1,), True),),
+        see_also=(2,),
+    )
+    chat = answer_markdown(answer)
+    sources = _text_of(render_sources(answer, _OneDoc(doc)))
+    assert "Jean Dupont" in chat and "Jean Dupont" not in sources  # shown once, in the chat
+    assert "ci-contre" in sources and "Avant tout." in sources  # where it sits, in context
+    assert sources.count(cites[1].quote) == 1 and cites[1].quote not in chat

@@ -43,6 +43,7 @@ _TEXT = {
         "missing": "Ce document n'est plus dans l'index.",
         "chars": "caractères",
         "passage": "passage",
+        "in_chat": "[la phrase citée en réponse, ci-contre]",
     },
     "en": {
         "sources": "Sources of the answer",
@@ -54,6 +55,7 @@ _TEXT = {
         "missing": "This document is no longer in the index.",
         "chars": "characters",
         "passage": "passage",
+        "in_chat": "[the sentence quoted as the answer, in the chat]",
     },
 }
 
@@ -235,6 +237,7 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
         return '<div class="src-list">' + "".join(parts) + "</div>"
 
     parts.append(f'<h4 class="src-heading">{escape_html(t["sources"])}</h4>')
+    in_chat = _whole_line_citation(answer)
     for c in answer.citations:
         text: str | None = None
         with contextlib.suppress(SourcierError):  # removed since the answer: quote only
@@ -246,9 +249,10 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             before, after = _context(text, c.start, c.end, floor=floor, ceiling=ceiling)
         else:  # the document changed or was removed since the answer
             before, after = "", (f" ({t['missing']})" if text is None else "")
-        body = (
-            f"{escape_html(before)}<mark>{_quote_html(c, answer.marked)}</mark>{escape_html(after)}"
-        )
+        quote = _quote_html(c, answer.marked)
+        if c.n == in_chat:  # the chat shows this very sentence: its place, not a second copy
+            quote = f'<span class="in-chat">{escape_html(t["in_chat"])}</span>'
+        body = f"{escape_html(before)}<mark>{quote}</mark>{escape_html(after)}"
         parts.append(
             _card(
                 n=c.n,
@@ -265,6 +269,20 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             )
         )
     return '<div class="src-list">' + "".join(parts) + "</div>"
+
+
+def _whole_line_citation(answer: Answer) -> int | None:
+    """The number of the citation whose whole quote is the answer line, if there is one
+    (the line then stands in the chat; its card shows where it sits, not the sentence
+    again). A line cut to a clause is not the whole quote: its card shows the sentence."""
+    line = line_parts(answer)
+    if line is None:
+        return None
+    text = " ".join((line.before + line.fact + line.after).split())
+    for c in answer.citations:
+        if c.n == line.n and " ".join(c.quote.split()) == text:
+            return c.n
+    return None
 
 
 def _quote_html(c: Citation, fact: Marked | None) -> str:

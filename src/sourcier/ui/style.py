@@ -7,6 +7,7 @@ from __future__ import annotations
 HEADING_FONT = "ui-sans-serif, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 CSS_COMMON = """
 mark { background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px; }
+mark .in-chat { font-style: italic; color: #555; }
 .empty { opacity: 0.7; font-size: 0.92em; padding: 6px 2px; }
 """
 
