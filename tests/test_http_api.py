@@ -396,7 +396,9 @@ def test_chat_completion_is_the_answer_with_sources_and_structured_citations(ser
     expected = ask(SCS, index=index)
     content = reply["choices"][0]["message"]["content"]
     assert reply["object"] == "chat.completion" and reply["choices"][0]["finish_reason"] == "stop"
-    assert content.startswith(expected.answer)
+    assert content.replace("**", "").startswith(expected.answer)
+    if expected.marked is not None:  # the asked fact in bold
+        assert f"**{expected.marked.text}**" in content
     assert "**Sources**" in content and "[1] " in content.split("**Sources**")[1]
     assert [c["quote"] for c in reply["citations"]] == [c.quote for c in expected.citations]
     _exact({"citations": reply["citations"]}, index)
@@ -536,3 +538,28 @@ def test_a_failing_model_is_a_notice_in_the_stream_not_an_error(
     notices = [json.loads(data)["message"] for kind, data in events if kind == "notice"]
     assert notices and "Connection refused" in notices[0]
     assert events[-1][0] == "answer" and json.loads(events[-1][1])["mode"] == "extractive"
+
+
+def test_the_reply_bolds_the_marked_fact_and_shows_each_quote_once() -> None:
+    from sourcier.answer.glance import compose_line
+    from sourcier.server.chat_completions import Reply
+    from sourcier.types import Answer, AnswerSentence, Citation, Marked
+
+    text = "Le pôle est présidé par Jean Dupont. Il compte 300 membres."
+    one = Citation(1, "d", "Communiqué", "/c/a.txt", "c1", text[:36], 0, 36)
+    two = Citation(2, "d", "Communiqué", "/c/a.txt", "c2", text[37:], 37, len(text))
+    answer = Answer(
+        question="Qui préside le pôle ?",
+        answer=compose_line(one.quote, (2,), language="fr"),
+        refused=False,
+        language="fr",
+        mode="extractive",
+        citations=(one, two),
+        sentences=(AnswerSentence(one.quote, (1,), True),),
+        see_also=(2,),
+        marked=Marked(1, "d", 24, 35, "Jean Dupont"),
+    )
+    content = Reply(answer, "sourcier").content()
+    assert content.startswith("Le pôle est présidé par **Jean Dupont**. [1] — Voir aussi [2]")
+    assert content.count("Jean Dupont") == 1  # the whole-line quote is not listed again
+    assert "[1] Communiqué\n" in content and content.count("Il compte 300 membres.") == 1

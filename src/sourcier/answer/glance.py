@@ -275,3 +275,17 @@ def line_parts(answer: Answer) -> LineParts | None:
         return LineParts(line, "", "", 1, answer.see_also, label)
     end = at + len(fact.text)
     return LineParts(line[:at], fact.text, line[end:], 1, answer.see_also, label)
+
+
+def whole_line_citation(answer: Answer) -> int | None:
+    """The number of the citation whose whole quote is the answer line, if one is (the
+    line then shows that sentence already: a source list need not show it again). A line
+    cut to a clause is not the whole quote."""
+    line = line_parts(answer)
+    if line is None:
+        return None
+    text = " ".join((line.before + line.fact + line.after).split())
+    for c in answer.citations:
+        if c.n == line.n and " ".join(c.quote.split()) == text:
+            return c.n
+    return None

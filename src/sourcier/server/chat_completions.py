@@ -99,9 +99,10 @@ SOURCES_HEADING = "**Sources**"
 
 
 def strip_sources(text: str) -> str:
-    """An earlier reply of ours without its Sources list (the client sends it back)."""
+    """An earlier reply of ours without its Sources list and bold (the client sends it
+    back)."""
     head, _, _ = text.partition("\n\n" + SOURCES_HEADING)
-    return head.strip()
+    return head.replace("**", "").strip()
 
 
 class Reply:
@@ -114,12 +115,27 @@ class Reply:
         self.created = int(time.time())
 
     def content(self) -> str:
-        """The answer with its markers, then the sources (title, page, quote)."""
-        return self.answer.answer + self.sources()
+        """The answer with its markers (the marked fact in bold), then the sources."""
+        return self.text() + self.sources()
+
+    def text(self) -> str:
+        """The answer's text; in an answer line, the marked fact is in bold."""
+        from ..answer.glance import line_parts
+
+        line = line_parts(self.answer)
+        if line is None or not line.fact:
+            return self.answer.answer
+        plain = line.before + line.fact + line.after
+        bold = f"{line.before}**{line.fact}**{line.after}"
+        return self.answer.answer.replace(plain, bold, 1)
 
     def sources(self) -> str:
+        """Title, page and quote of each citation (a quote the line shows whole is not
+        repeated)."""
+        from ..answer.glance import whole_line_citation
         from ..ui.render import escape_markdown
 
+        shown = whole_line_citation(self.answer)
         lines = []
         for c in self.answer.citations:
             where = escape_markdown(c.title or c.doc_id)
@@ -129,7 +145,8 @@ class Reply:
                     if c.page_end in (None, c.page)
                     else f", p. {c.page}-{c.page_end}"
                 )
-            lines.append(f"[{c.n}] {where} : « {escape_markdown(_short(c.quote))} »")
+            quote = "" if c.n == shown else f" : « {escape_markdown(_short(c.quote))} »"
+            lines.append(f"[{c.n}] {where}{quote}")
         return f"\n\n{SOURCES_HEADING}\n\n" + "\n".join(lines) if lines else ""
 
     def extra(self) -> dict[str, Any]:
@@ -171,17 +188,18 @@ class Reply:
         yield sse("[DONE]")
 
     def _pieces(self) -> Iterator[str]:
-        texts = [s.text for s in self.answer.sentences] or [self.answer.answer]
+        whole = self.text()
+        texts = [s.text for s in self.answer.sentences] or [whole]
         joined = ""
         for text in texts:
-            start = self.answer.answer.find(text, len(joined))
+            start = whole.find(text, len(joined))
             if start < 0:
                 break
-            piece = self.answer.answer[len(joined) : start + len(text)]
+            piece = whole[len(joined) : start + len(text)]
             joined += piece
             yield piece
-        if joined != self.answer.answer:
-            yield self.answer.answer[len(joined) :]
+        if joined != whole:
+            yield whole[len(joined) :]
         if self.answer.citations:
             yield self.sources()
 

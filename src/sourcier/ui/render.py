@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..answer.glance import line_parts
+from ..answer.glance import line_parts, whole_line_citation
 from ..errors import SourcierError
 from ..ingest.pages import page_label
 from ..words import MONTHS_EN, MONTHS_FR
@@ -237,7 +237,7 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
         return '<div class="src-list">' + "".join(parts) + "</div>"
 
     parts.append(f'<h4 class="src-heading">{escape_html(t["sources"])}</h4>')
-    in_chat = _whole_line_citation(answer)
+    in_chat = whole_line_citation(answer)
     for c in answer.citations:
         text: str | None = None
         with contextlib.suppress(SourcierError):  # removed since the answer: quote only
@@ -269,20 +269,6 @@ def render_sources(answer: Answer, index: _DocumentSource) -> str:
             )
         )
     return '<div class="src-list">' + "".join(parts) + "</div>"
-
-
-def _whole_line_citation(answer: Answer) -> int | None:
-    """The number of the citation whose whole quote is the answer line, if there is one
-    (the line then stands in the chat; its card shows where it sits, not the sentence
-    again). A line cut to a clause is not the whole quote: its card shows the sentence."""
-    line = line_parts(answer)
-    if line is None:
-        return None
-    text = " ".join((line.before + line.fact + line.after).split())
-    for c in answer.citations:
-        if c.n == line.n and " ".join(c.quote.split()) == text:
-            return c.n
-    return None
 
 
 def _quote_html(c: Citation, fact: Marked | None) -> str:
