@@ -180,6 +180,20 @@ FRENCH: dict[str, str] = {
         "d’en poser une autre."
     ),
     "client_rate": "Trop de questions d’un coup : attendez {seconds} s avant la suivante.",
+    # the HTTP APIs and their tokens
+    "chat_no_question": "Le dernier message doit être la question de l’utilisateur.",
+    "no_file": "L’envoi ne contient aucun fichier (champ « files »).",
+    "port_taken": (
+        "Impossible d’écouter sur {host}:{port} : le port est pris ou l’adresse n’est pas "
+        "celle de cette machine (choisissez-en un autre avec --port)."
+    ),
+    "token_file": "Le fichier des jetons {path} est illisible ou abîmé.",
+    "token_name": "Un nom de jeton ne peut être vide ni contenir d’espace.",
+    "token_exists": (
+        "Un jeton nommé « {name} » existe déjà : révoquez-le d’abord "
+        "(sourcier token revoke {name})."
+    ),
+    "token_unknown": "Aucun jeton ne s’appelle « {name} ».",
     # embedding on a Ray cluster (distributed)
     "ray_missing": (
         "Ray n’est pas installé : installez l’extra avec « pip install sourcier[ray] »."
