@@ -486,3 +486,24 @@ def test_vectors_are_kept_once_and_reused_from_the_live_generation(
             before.index.snapshot.sentence_vectors[rows_before],
             after.snapshot.sentence_vectors[rows_after],
         )
+
+
+def test_a_removal_loads_no_model_and_keeps_the_model_fields(hashing_index: Path) -> None:
+    from sourcier.build.conductor import update_index
+    from sourcier.build.plan import Sources
+
+    def no_model(settings):  # a removal embeds nothing: asking for the model is a bug
+        raise AssertionError("the model was loaded for a removal")
+
+    before = generations.read_manifest(generations.current_generation(hashing_index))
+    doc_id = load_index(hashing_index).documents()[0].doc_id
+    report = update_index(
+        hashing_index, Sources(remove_ids=frozenset({doc_id})), embedding=no_model
+    )
+    assert report.removed and report.chunks_removed >= 1 and report.embedded == 0
+    after = generations.read_manifest(generations.current_generation(hashing_index))
+    for key in ("model", "dimension", "query_prefix", "passage_prefix"):
+        assert after[key] == before[key], key
+    idx = load_index(hashing_index)
+    assert doc_id not in {d.doc_id for d in idx.documents()} and len(idx.documents()) == 4
+    assert search("pôle SCS", index=idx, k=3)  # the index still answers

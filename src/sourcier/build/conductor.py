@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +107,26 @@ def update_index(
             log.info("nothing changed in %s", path)
             _record_files(path, plan)  # the files touched, if any
             return _report(path, plan, t0)
-        stage = ahead.stage or make(settings)
-        try:
-            passages = chunk_documents(
-                plan.to_write.values(), settings, stage.count_tokens, known=ahead.passages
-            )
-            entries, embedded = _write_segments(path, plan, passages, stage, reporter, settings)
-        finally:
-            stage.close()
-        embedded += ahead.embedded
-        manifest = _manifest(stage, settings, plan.excluded, entries)
+        if not plan.to_write and old is not None:  # removals only: no model to load
+            passages, entries, embedded, precision = [], entries_after(plan), 0, ""
+            model = ModelFields.of_manifest(old.manifest)
+        else:
+            stage = ahead.stage or make(settings)
+            try:
+                passages = chunk_documents(
+                    plan.to_write.values(), settings, stage.count_tokens, known=ahead.passages
+                )
+                entries, embedded = _write_segments(path, plan, passages, stage, reporter, settings)
+            finally:
+                stage.close()
+            embedded += ahead.embedded
+            model = ModelFields.of_stage(stage)
+            precision = stage.precision if embedded else ""
+        manifest = _manifest(model, settings, plan.excluded, entries)
         generations.publish(path, manifest)
         _record_files(path, plan)
         vector_cache.drop(path)
         merges = run_merges(path, manifest, merge) if merge is not None else None
-        precision = stage.precision if embedded else ""
         return _report(path, plan, t0, passages, entries, embedded, merges, precision)
 
 
@@ -208,17 +214,43 @@ def _write_segments(
     return entries, embedded
 
 
+@dataclass(frozen=True)
+class ModelFields:
+    """What a manifest records of the embedding model."""
+
+    model_id: str
+    dim: int
+    query_prefix: str
+    passage_prefix: str
+
+    @classmethod
+    def of_stage(cls, stage: EmbeddingStage) -> ModelFields:
+        """From the build's embedding stage (its model is loaded for ``dim``)."""
+        return cls(stage.model_id, stage.dim, stage.query_prefix, stage.passage_prefix)
+
+    @classmethod
+    def of_manifest(cls, manifest: dict[str, Any]) -> ModelFields:
+        """From the live manifest: a build that only removes documents embeds nothing,
+        so it keeps the live model's fields instead of loading the model."""
+        return cls(
+            str(manifest["model"]),
+            int(manifest["dimension"]),
+            str(manifest.get("query_prefix", "")),
+            str(manifest.get("passage_prefix", "")),
+        )
+
+
 def _manifest(
-    stage: EmbeddingStage, settings: Settings, excluded: set[str], entries: list[dict[str, Any]]
+    model: ModelFields, settings: Settings, excluded: set[str], entries: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The new generation's manifest (the removed sources go in it too: in or out with
     the generation)."""
     return {
-        "model": stage.model_id,
-        "dimension": stage.dim,
-        "query_prefix": stage.query_prefix,
-        "passage_prefix": stage.passage_prefix,
-        "settings": {**settings.index_fields(), "model": stage.model_id},
+        "model": model.model_id,
+        "dimension": model.dim,
+        "query_prefix": model.query_prefix,
+        "passage_prefix": model.passage_prefix,
+        "settings": {**settings.index_fields(), "model": model.model_id},
         EXCLUDED: sorted(excluded),
         "documents": sum(int(e["documents"]) - len(e["deleted"]) for e in entries),
         "chunks": sum(int(e["chunks"]) - int(e["deleted_chunks"]) for e in entries),
