@@ -33,16 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-QUESTIONS = (
-    "Qui préside le pôle SCS ?",
-    "Combien d'entreprises sont implantées sur le Technopôle de l'Arbois ?",
-    "Quand les acteurs marseillais se rendent-ils à Helsinki ?",
-    "Que veut développer la Brain Port Community ?",
-    "Who is Federico Casalegno?",
-    "How many competitiveness clusters were created in France?",
-    "Quel est le budget de la nouvelle chaire Smart Port ?",
-    "Qui a signé l'accord avec le MIT ?",
-)
+from cold_start import WARM_QUESTIONS as QUESTIONS  # the same 8 questions: one set to compare
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ def create_openai_app(service: Service) -> FastAPI:
             "history": history or None,
             "generative": MODELS.get(body.model, "generative") == "generative",
         }
-        with service.budget(client):
+        with service.limiter.slot(client):
             async with service.gate.slot():
                 answer = await run_in_threadpool(service.library.ask, question, **options)
         reply = Reply(answer, body.model)
@@ -87,11 +87,8 @@ def split_messages(body: ChatBody) -> tuple[str, list[dict[str, str]]]:
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise InputError("the last message must be the user's question", code="chat_no_question")
-    history = [
-        {"role": m.role, "content": strip_sources(m.text())}
-        for m in turns[:-1][-MAX_HISTORY_MESSAGES:]
-        if m.text().strip()
-    ]
+    earlier = [(m.role, strip_sources(m.text())) for m in turns[:-1][-MAX_HISTORY_MESSAGES:]]
+    history = [{"role": role, "content": text} for role, text in earlier if text]
     return turns[-1].text(), history
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,7 +70,7 @@ def create_rest_app(service: Service) -> FastAPI:
             return await _stream(service, client, body.question, options, lang)
         from starlette.concurrency import run_in_threadpool
 
-        with service.budget(client):
+        with service.limiter.slot(client):
             async with service.gate.slot():
                 answer = await run_in_threadpool(library.ask, body.question, **options)
         return JSONResponse(answer.to_dict())
@@ -80,22 +81,16 @@ def create_rest_app(service: Service) -> FastAPI:
         ``page``, ``text``, ``score`` and the score of each retriever."""
         from starlette.concurrency import run_in_threadpool
 
-        from ..answer.request import check_request
+        from ..api import search as find
 
         client = request.state.client
         options = body.model_dump(exclude={"query"}, exclude_none=True)
 
         def run() -> list[dict[str, Any]]:
-            assistant = library.warm()
-            request = check_request(
-                body.query,
-                max_chars=assistant.settings.retrieval.max_question_chars,
-                what="query",
-                **options,
-            )
-            return [hit.to_dict() for hit in assistant.search_request(request)]
+            hits = find(body.query, index=library.warm(), **options)
+            return [hit.to_dict() for hit in hits]
 
-        with service.budget(client):
+        with service.limiter.slot(client):
             async with service.gate.slot():
                 hits = await run_in_threadpool(run)
         return {"query": body.query, "hits": hits}
@@ -221,30 +216,15 @@ async def _stream(
     (400, 429…), since no stream has started yet."""
     from fastapi.responses import StreamingResponse
 
-    slot = service.limiter.slot(client)
-    slot.__enter__()
-    gate = service.gate.slot()
+    held = AsyncExitStack()  # given back in reverse: the stream, the gate, the budget
+    held.enter_context(service.limiter.slot(client))
     try:
-        await gate.__aenter__()
-    except BaseException:
-        slot.__exit__(None, None, None)
-        raise
-    released = False
-
-    async def release() -> None:
-        nonlocal released
-        if not released:
-            released = True
-            await gate.__aexit__(None, None, None)
-            slot.__exit__(None, None, None)
-
-    events = service.library.ask_stream(question, **options)
-    stream = in_thread(events)
-    try:
+        await held.enter_async_context(service.gate.slot())
+        stream = in_thread(service.library.ask_stream(question, **options))
+        held.push_async_callback(stream.aclose)
         first = await stream.__anext__()
     except BaseException:
-        await stream.aclose()
-        await release()
+        await held.aclose()
         raise
 
     async def body() -> Any:
@@ -273,8 +253,7 @@ async def _stream(
             import anyio
 
             with anyio.CancelScope(shield=True):
-                await stream.aclose()
-                await release()
+                await held.aclose()
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

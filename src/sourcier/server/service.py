@@ -4,8 +4,6 @@ errors become data."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +54,6 @@ class Service:
         client = self.guard.client(request.headers.get("authorization"), host)
         request.state.client = client
         return client
-
-    @contextmanager
-    def budget(self, client: str) -> Iterator[None]:
-        """One of ``client``'s question slots (429 with ``Retry-After`` over budget)."""
-        with self.limiter.slot(client):
-            yield
 
     def answer_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``ask()`` options from a request's fields (empty filters dropped)."""
