@@ -309,7 +309,7 @@ def ask_cmd(
     **opts: Any,
 ) -> None:
     """Answer QUESTION from the documents, with numbered, quoted sources."""
-    from ..answer.glance import line_parts
+    from ..answer.glance import line_parts, whole_line_citation
     from ..types import Answer, Notice, TextDelta
 
     live = llm is not None and not as_json and sys.stdout.isatty()
@@ -346,13 +346,13 @@ def ask_cmd(
             click.echo(_wrap(_excerpt(h.chunk.text), indent="      "))
         return
     click.secho("Sources", bold=True)
-    shown = "".join((line.before, line.fact, line.after)) if line is not None else None
+    shown = whole_line_citation(answer)
     for c in answer.citations:
         date = f", {c.date_iso}" if c.date_iso else ""
         title = _excerpt(c.title, 80)
         where = _where(page_label(c.page, c.page_end), c.start, c.end)
         click.echo(f"[{c.n}] {title}{date}: {Path(c.source).name}, {where}")
-        if line is not None and c.n == line.n and c.quote == shown:
+        if c.n == shown:
             continue  # the answer line above is this quote: not printed twice
         click.echo(_wrap(c.quote, indent="    > "))
     if answer.mode == "generative":
